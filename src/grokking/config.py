@@ -1,0 +1,110 @@
+"""Config validation and run resolution for the workflow. Imports no torch: the DAG stays fast.
+
+A config error names the key path, the bad value and what would be accepted, and is raised while
+Snakemake parses the workflow, i.e. before any job runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+RUN_KEYS = ("operation", "p", "train_fraction", "corruption", "width", "activation", "norm", "dropout",
+            "loss", "lr", "betas", "eps", "weight_decay", "batch_size", "steps", "seed", "init_scale",
+            "log_every", "record_neuron_ipr")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _path(error) -> str:
+    parts = [str(x) for x in error.absolute_path]
+    return ".".join(parts) if parts else "<top level>"
+
+
+def _describe(error) -> str:
+    v = error.validator
+    if v == "enum":
+        return f"{error.instance!r} is not one of {error.validator_value}"
+    if v == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        pattern = error.schema.get("patternProperties")
+        if pattern:
+            return f"unknown key(s) {extra}; names must match {list(pattern)}"
+        return f"unknown key(s) {extra}; accepted keys: {allowed}"
+    return error.message
+
+
+def validate(config: dict, schema_path: Path | str = SCHEMA_PATH) -> dict:
+    """Validate ``config`` against the JSON schema and the cross-references the schema cannot see."""
+    import jsonschema
+
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    messages = [f"config key '{_path(e)}': {_describe(e)}" for e in errors]
+    if not messages:
+        messages = _semantic_errors(config)
+    if messages:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(messages))
+    return config
+
+
+def _semantic_errors(config: dict) -> list[str]:
+    from .tasks import noise_count, train_size  # numpy only
+
+    errs = []
+    runs = config.get("runs", {})
+    for name in runs:
+        spec = resolve_run(config, name)
+        where = f"config key 'runs.{name}"
+        n_train = train_size(spec["p"], spec["train_fraction"])
+        if not 0 < n_train < spec["p"] ** 2:
+            errs.append(f"{where}.train_fraction': {spec['train_fraction']} leaves no training or no test "
+                        f"pairs at p={spec['p']}")
+            continue
+        bs = spec["batch_size"]
+        if bs != "full" and bs > n_train:
+            errs.append(f"{where}.batch_size': {bs} exceeds the {n_train} training pairs; use 'full' or <= {n_train}")
+        if spec["log_every"] is not None and spec["log_every"] > spec["steps"]:
+            errs.append(f"{where}.log_every': {spec['log_every']} exceeds steps={spec['steps']}")
+        if spec["corruption"] > 0 and noise_count(n_train, spec["corruption"]) == 0:
+            errs.append(f"{where}.corruption': {spec['corruption']} corrupts no example of {n_train}")
+    for fig, entry in config.get("figures", {}).items():
+        for panel, run in entry.get("runs", {}).items():
+            if run not in runs:
+                errs.append(f"config key 'figures.{fig}.runs.{panel}': run {run!r} is not defined; "
+                            f"defined runs: {sorted(runs)}")
+    return errs
+
+
+def resolve_run(config: dict, name: str) -> dict:
+    """The full settings of run ``name``: ``run_defaults`` overlaid with ``runs[name]``."""
+    if name not in config.get("runs", {}):
+        raise ConfigError(f"run {name!r} is not defined; defined runs: {sorted(config.get('runs', {}))}")
+    spec = dict(config["run_defaults"])
+    spec.update(config["runs"][name] or {})
+    spec["name"] = name
+    spec["pair_seed"] = config["data"]["pair_seed"]
+    spec["label_seed"] = config["data"]["label_seed"]
+    spec["ipr_mode"] = config["ipr"]["mode"]
+    return spec
+
+
+def spec_hash(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def figure_runs(config: dict, fig: str) -> dict:
+    return dict(config["figures"][fig].get("runs", {}))
+
+
+def enabled_figures(config: dict) -> list[str]:
+    return [f for f, e in config.get("figures", {}).items() if e.get("enabled", True)]

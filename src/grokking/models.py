@@ -1,0 +1,121 @@
+"""The 2-layer MLP family of PAPER.md A3, held as K stacked models.
+
+``f(m, n) = W . Norm(phi(dropout(U e_m + V e_n)))`` with U, V in R^{N x p}, W in R^{p x N}, no biases.
+Parameters carry a leading model axis K so that K independent networks (grid cells, seeds) train as
+one batched computation; K = 1 is a single run. The first layer is a gather (``W_in x`` with one-hot
+x equals ``U[:, m] + V[:, n]``), which is mathematically identical to the paper's Linear layer and
+skips its multiply-by-zero work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+ACTIVATIONS = ("quadratic", "relu")
+NORMS = ("none", "batchnorm", "layernorm")
+BN_MOMENTUM = 0.1
+NORM_EPS = 1e-5
+
+
+def default_init_scale(width: int) -> float:
+    """sigma = (16 N)^(-1/3) (the paper writes the variance as (16 N)^(-2/3))."""
+    return float((16 * width) ** (-1.0 / 3.0))
+
+
+@dataclass(frozen=True)
+class MLPShape:
+    p: int
+    width: int
+    activation: str = "quadratic"
+    norm: str = "none"
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation: {self.activation!r} is not one of {list(ACTIVATIONS)}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm: {self.norm!r} is not one of {list(NORMS)}")
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def init_weights(shape: MLPShape, seed: int, init_scale: float | None = None) -> dict:
+    """Weights of ONE model from its own generator: W_in (N x 2p) first, then W (p x N)."""
+    sigma = default_init_scale(shape.width) if init_scale is None else float(init_scale)
+    gen = torch.Generator().manual_seed(int(seed))
+    w_in = torch.empty(shape.width, 2 * shape.p).normal_(0.0, sigma, generator=gen)
+    w_out = torch.empty(shape.p, shape.width).normal_(0.0, sigma, generator=gen)
+    out = {"U": w_in[:, : shape.p].clone(), "V": w_in[:, shape.p:].clone(), "W": w_out}
+    if shape.norm != "none":
+        out["norm_weight"] = torch.ones(shape.width)
+        out["norm_bias"] = torch.zeros(shape.width)
+    return out
+
+
+def init_buffers(shape: MLPShape) -> dict:
+    if shape.norm != "batchnorm":
+        return {}
+    return {"running_mean": torch.zeros(shape.width), "running_var": torch.ones(shape.width)}
+
+
+def stack(dicts: list[dict]) -> dict:
+    return {k: torch.stack([d[k] for d in dicts]) for k in dicts[0]} if dicts else {}
+
+
+def unstack(stacked: dict, k: int) -> dict:
+    return {name: t[k].detach().clone() for name, t in stacked.items()}
+
+
+def dropout_mask(gen: torch.Generator, shape, prob: float, device) -> torch.Tensor:
+    """Inverted-dropout mask with keep probability 1 - prob, scaled by 1/(1 - prob)."""
+    keep = 1.0 - float(prob)
+    return torch.empty(shape, device=device).bernoulli_(keep, generator=gen).div_(keep)
+
+
+def hidden_preactivation(params: dict, m: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """``U e_m + V e_n`` for K models: m, n are (B,) shared or (K, B) per-model indices -> (K, B, N)."""
+    U, V = params["U"], params["V"]
+    K, N, p = U.shape
+    if m.dim() == 1:
+        m = m.expand(K, -1)
+        n = n.expand(K, -1)
+    offset = (torch.arange(K, device=m.device) * p).unsqueeze(1)
+    flat_u = U.transpose(1, 2).reshape(K * p, N)
+    flat_v = V.transpose(1, 2).reshape(K * p, N)
+    h = flat_u.index_select(0, (m + offset).reshape(-1)) + flat_v.index_select(0, (n + offset).reshape(-1))
+    return h.view(K, -1, N)
+
+
+def forward(shape: MLPShape, params: dict, buffers: dict, m: torch.Tensor, n: torch.Tensor, *,
+            train: bool, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits (K, B, p). In train mode BatchNorm uses batch statistics and updates ``buffers``."""
+    h = hidden_preactivation(params, m, n)
+    if mask is not None:
+        h = h * mask
+    h = h * h if shape.activation == "quadratic" else torch.relu(h)
+    K, B, N = h.shape
+    if shape.norm == "batchnorm":
+        # PyTorch's own batch_norm on (B, K*N): exact BatchNorm1d semantics for every model at once.
+        flat = h.transpose(0, 1).reshape(B, K * N)
+        flat = F.batch_norm(flat, buffers["running_mean"].view(-1), buffers["running_var"].view(-1),
+                            params["norm_weight"].reshape(-1), params["norm_bias"].reshape(-1),
+                            training=train, momentum=BN_MOMENTUM, eps=NORM_EPS)
+        h = flat.view(B, K, N).transpose(0, 1)
+    elif shape.norm == "layernorm":
+        h = F.layer_norm(h, (N,), eps=NORM_EPS) * params["norm_weight"].unsqueeze(1) \
+            + params["norm_bias"].unsqueeze(1)
+    return torch.bmm(h, params["W"].transpose(1, 2))
+
+
+def per_model_loss(logits: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """Mean loss of each model (K,): MSE over (B x p) entries against one-hot, or cross-entropy."""
+    K, B, p = logits.shape
+    if loss == "mse":
+        target = F.one_hot(y, p).to(logits.dtype)
+        return (logits - target).pow(2).mean(dim=(1, 2))
+    if loss == "ce":
+        return F.cross_entropy(logits.reshape(K * B, p), y.reshape(K * B), reduction="none").view(K, B).mean(1)
+    raise ValueError(f"loss: {loss!r} is not one of ['mse', 'ce']")
