@@ -38,7 +38,22 @@ def _describe(error) -> str:
         if pattern:
             return f"unknown key(s) {extra}; names must match {list(pattern)}"
         return f"unknown key(s) {extra}; accepted keys: {allowed}"
+    if v in ("oneOf", "anyOf"):
+        options = " or ".join(_schema_words(s) for s in error.validator_value)
+        return f"{error.instance!r} is not accepted; expected {options}"
     return error.message
+
+
+def _schema_words(s: dict) -> str:
+    if "const" in s:
+        return repr(s["const"])
+    if "enum" in s:
+        return f"one of {s['enum']}"
+    words = {"null": "null", "integer": "an integer", "number": "a number"}.get(s.get("type"), str(s.get("type")))
+    for key, op in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+        if key in s:
+            words += f" {op} {s[key]}"
+    return words
 
 
 def validate(config: dict, schema_path: Path | str = SCHEMA_PATH) -> dict:

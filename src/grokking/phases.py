@@ -40,12 +40,14 @@ def classify(train_acc, test_acc, corruption, max_test_acc=None, *, accuracy_thr
     test = np.asarray(test_acc, dtype=float)
     xi = np.asarray(corruption, dtype=float)
     best = test if max_test_acc is None else np.asarray(max_test_acc, dtype=float)
-    gen = test >= accuracy_threshold
-    conds = [gen & (train >= accuracy_threshold),
-             gen & (train >= inversion_slack - xi),
+    # Inclusive comparisons, robust to binary rounding of the thresholds (1.05 - 0.35 = 0.7000000000000001).
+    tol = 1e-9
+    gen = test >= accuracy_threshold - tol
+    conds = [gen & (train >= accuracy_threshold - tol),
+             gen & (train >= inversion_slack - xi - tol),
              gen,
-             train >= accuracy_threshold,
-             best >= forgetting_threshold]
+             train >= accuracy_threshold - tol,
+             best >= forgetting_threshold - tol]
     codes = np.select(conds, [0, 1, 2, 3, 4], default=5)
     if np.ndim(codes) == 0:
         return PHASES[int(codes)]

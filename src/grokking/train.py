@@ -164,18 +164,17 @@ def _eval_chunk_size(K, N, budget_bytes=256 * 2**20):
 
 @torch.no_grad()
 def evaluate(shape, params, buffers, m, n, y, loss, chunk=None):
-    """Eval-mode per-model loss (K,) and correctness (K, B); y is (B,) shared or (K, B)."""
+    """Eval-mode per-model loss (K,) against y, and the predicted classes (K, B); y is (B,) or (K, B)."""
     K = params["U"].shape[0]
     chunk = chunk or _eval_chunk_size(K, shape.width)
-    losses, correct = [], []
+    losses, preds = [], []
     B = m.shape[-1]
     for s in range(0, B, chunk):
         sl = slice(s, min(B, s + chunk))
         logits = forward(shape, params, buffers, m[..., sl], n[..., sl], train=False)
-        yy = y[..., sl].expand(K, -1)
-        losses.append(per_model_loss(logits, yy, loss) * (sl.stop - sl.start))
-        correct.append(logits.argmax(-1) == yy)
-    return torch.stack(losses).sum(0) / B, torch.cat(correct, dim=1)
+        losses.append(per_model_loss(logits, y[..., sl].expand(K, -1), loss) * (sl.stop - sl.start))
+        preds.append(logits.argmax(-1))
+    return torch.stack(losses).sum(0) / B, torch.cat(preds, dim=1)
 
 
 def train(split: Split, settings: StackSettings, models: list[ModelSettings], *, device="auto",
@@ -216,7 +215,7 @@ def train(split: Split, settings: StackSettings, models: list[ModelSettings], *,
 
     init = [init_weights(shape, derive_seed(ms.seed, "init"), settings.init_scale) for ms in models]
     init_params = stack(init)
-    params = {k: v.to(dev).requires_grad_(True) for k, v in init_params.items()}
+    params = {k: v.to(dev, copy=True).requires_grad_(True) for k, v in init_params.items()}
     buffers = {k: v.to(dev) for k, v in stack([init_buffers(shape) for _ in models]).items()}
     opt = AdamW(params, [ms.lr for ms in models], [ms.weight_decay for ms in models],
                 tuple(settings.betas), settings.eps)
@@ -295,9 +294,9 @@ def train(split: Split, settings: StackSettings, models: list[ModelSettings], *,
 def _log_metrics(shape, settings, params, buffers, train_m, train_n, train_y, true_y,
                  test_m, test_n, test_y, corrupt_mask):
     p = {k: v.detach() for k, v in params.items()}
-    train_loss, train_ok = evaluate(shape, p, buffers, train_m, train_n, train_y, settings.loss)
-    test_loss, test_ok = evaluate(shape, p, buffers, test_m, test_n, test_y, settings.loss)
-    _, true_ok = evaluate(shape, p, buffers, train_m, train_n, true_y, settings.loss)
+    train_loss, train_pred = evaluate(shape, p, buffers, train_m, train_n, train_y, settings.loss)
+    test_loss, test_pred = evaluate(shape, p, buffers, test_m, test_n, test_y, settings.loss)
+    train_ok, test_ok, true_ok = train_pred == train_y, test_pred == test_y, train_pred == true_y
     ok = train_ok.double()
     cm = corrupt_mask.double()
     n_c = cm.sum(1)

@@ -1,0 +1,37 @@
+# The two set-up commands of the README:
+#   make figures   creates .venv, installs with pip, builds every implemented figure (quick preset)
+#   make test      creates .venv if needed, runs the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CORES ?= $(shell nproc 2>/dev/null || echo 2)
+PRESET ?= quick
+
+.PHONY: figures figures-paper test smoke bench dry-run clean-venv
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	touch $@
+
+figures: $(VENV)/.installed
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/$(PRESET).yaml
+
+figures-paper: $(VENV)/.installed
+	$(VENV)/bin/snakemake --cores $(CORES)
+
+smoke: $(VENV)/.installed
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml
+
+dry-run: $(VENV)/.installed
+	$(VENV)/bin/snakemake -n
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q tests
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_step.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,25 @@
+# grok-or-not: every figure of "To grok or not to grok" (Doshi et al., ICLR 2024) from scratch.
+#   snakemake --cores 8                                  # the paper's settings (default config)
+#   snakemake --cores 2 --configfile config/quick.yaml   # laptop preset
+# See README.md.
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/runs.smk"
+include: "workflow/rules/figures.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,96 @@
+"""One plotting style for every figure, the phase colours, and save-with-provenance.
+
+Notebooks only load results and call these helpers; nothing here trains or computes metrics.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .phases import PHASE_COLORS, PHASES  # noqa: E402
+from .results import _atomic_bytes, code_version  # noqa: E402
+
+TRAIN_COLOR = "#1f77b4"
+TEST_COLOR = "#ff7f0e"
+CORRUPTED_COLOR = "#d62728"
+UNCORRUPTED_COLOR = "#2ca02c"
+NORM_COLORS = {"norm_u": "#1f77b4", "norm_v": "#ff7f0e", "norm_w": "#2ca02c"}
+
+__all__ = ["use_style", "save_figure", "accuracy_curves", "norm_curves", "ipr_histogram", "PHASE_COLORS",
+           "PHASES", "panel_title"]
+
+
+def use_style():
+    plt.rcParams.update({
+        "figure.dpi": 110, "savefig.dpi": 200, "font.size": 10, "axes.titlesize": 10,
+        "axes.labelsize": 10, "legend.fontsize": 8, "axes.spines.top": False, "axes.spines.right": False,
+        "axes.grid": True, "grid.alpha": 0.3, "lines.linewidth": 1.6, "pdf.fonttype": 42,
+    })
+
+
+def save_figure(fig, stem, description: str = "", runs=None):
+    """Write ``stem.pdf`` and ``stem.png`` atomically, with code version and inputs in the metadata."""
+    stem = Path(stem)
+    info = f"grok-or-not {code_version()}"
+    if runs:
+        info += "; runs: " + ", ".join(f"{k}={v}" for k, v in sorted(dict(runs).items()))
+    for ext, meta in ((".pdf", {"Title": stem.name, "Subject": description, "Keywords": info,
+                                "Creator": "grok-or-not"}),
+                      (".png", {"Title": stem.name, "Description": description, "Comment": info,
+                                "Software": "grok-or-not"})):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext[1:], metadata=meta, bbox_inches="tight")
+        _atomic_bytes(stem.with_suffix(ext), buf.getvalue())
+    return [stem.with_suffix(".pdf"), stem.with_suffix(".png")]
+
+
+def panel_title(label, setting, run):
+    return f"({label}) {setting}\n{run.summary['phase']}"
+
+
+def accuracy_curves(ax, run, *, subsets=False, plateau=True, style="-", legend=True):
+    """Train (whole noisy training set) and test accuracy in % vs step; optionally the subsets."""
+    c = run.curves
+    step = c["step"]
+    ax.plot(step, 100 * c["train_acc"], style, color=TRAIN_COLOR, label="train")
+    ax.plot(step, 100 * c["test_acc"], style, color=TEST_COLOR, label="test")
+    if subsets and np.isfinite(c["corrupted_acc"]).any():
+        ax.plot(step, 100 * c["corrupted_acc"], "--", color=CORRUPTED_COLOR, label="corrupted train")
+        ax.plot(step, 100 * c["uncorrupted_acc"], "--", color=UNCORRUPTED_COLOR, label="uncorrupted train")
+    xi, p = run.spec["corruption"], run.spec["p"]
+    if plateau and xi > 0:
+        ax.axhline(100 * (1 - xi + xi / p), color="k", ls=":", lw=1,
+                   label=r"$100(1-\xi+\xi/p)$")
+    ax.set_xlabel("optimization steps")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-3, 103)
+    ax.set_xlim(0, step[-1])
+    if legend:
+        ax.legend(loc="lower right", frameon=False)
+    return ax
+
+
+def norm_curves(ax, run):
+    c = run.curves
+    for key, name in (("norm_u", "U"), ("norm_v", "V"), ("norm_w", "W")):
+        ax.plot(c["step"], c[key], color=NORM_COLORS[key], label=rf"$\|{name}\|_F$")
+    ax.set_xlabel("optimization steps")
+    ax.set_ylabel("Frobenius norm")
+    ax.set_xlim(0, c["step"][-1])
+    ax.legend(frameon=False)
+    return ax
+
+
+def ipr_histogram(ax, values, *, bins=20, label=None, color=None, alpha=0.6, range_=(0.0, 1.0)):
+    edges = bins if not np.isscalar(bins) else np.linspace(*range_, int(bins) + 1)
+    ax.hist(np.asarray(values), bins=edges, alpha=alpha, color=color, label=label)
+    ax.set_xlabel(r"IPR$_k$ (one-sided rFFT)")
+    ax.set_ylabel("number of neurons")
+    return ax

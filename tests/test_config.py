@@ -1,0 +1,68 @@
+"""Config validation: bad configs fail with a message naming the key and what is accepted."""
+
+import copy
+
+import pytest
+import yaml
+
+from grokking.config import ConfigError, resolve_run, validate
+
+
+def deep_merge(base, over):
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+@pytest.fixture(scope="module")
+def paper(repo_root):
+    return yaml.safe_load(open(repo_root / "config" / "config.yaml"))
+
+
+@pytest.mark.parametrize("preset", ["config.yaml", "quick.yaml", "smoke.yaml"])
+def test_every_preset_is_valid(repo_root, paper, preset):
+    cfg = paper if preset == "config.yaml" else deep_merge(paper, yaml.safe_load(open(repo_root / "config" / preset)))
+    validate(cfg)
+
+
+def test_paper_preset_pins_the_paper_settings(paper):
+    r1, r2, r3 = (resolve_run(paper, r) for r in ("r1_wd0", "r2_wd5", "r3_wd15"))
+    assert (r1["weight_decay"], r1["steps"]) == (0, 1000)
+    assert (r2["weight_decay"], r2["steps"]) == (5, 500)
+    assert (r3["weight_decay"], r3["steps"]) == (15, 500)
+    for r in (r1, r2, r3):
+        assert (r["p"], r["width"], r["train_fraction"], r["corruption"], r["lr"]) == (97, 500, 0.5, 0.35, 0.01)
+        assert r["betas"] == [0.9, 0.98] and r["batch_size"] == "full" and r["loss"] == "mse"
+    r5 = resolve_run(paper, "r5_wd20")
+    assert (r5["weight_decay"], r5["steps"]) == (20, 5000)
+    bn = resolve_run(paper, "r12_bn_a05")
+    assert (bn["norm"], bn["batch_size"], bn["lr"], bn["steps"], bn["corruption"]) == ("batchnorm", 64, 0.005, 4000, 0.3)
+    assert [resolve_run(paper, r)["dropout"] for r in ("r6_dp03", "r7_dp06", "r8_dp09")] == [0.3, 0.6, 0.9]
+
+
+@pytest.mark.parametrize("mutation,message", [
+    ({"run_defaults": {"activation": "cubic"}},
+     "config key 'run_defaults.activation': 'cubic' is not one of ['quadratic', 'relu']"),
+    ({"runs": {"r1_wd0": {"wd": 5}}}, "config key 'runs.r1_wd0': unknown key(s) ['wd']"),
+    ({"runs": {"r1_wd0": {"batch_size": 0}}}, "config key 'runs.r1_wd0.batch_size': 0 is not accepted; expected 'full' or an integer >= 1"),
+    ({"runs": {"r1_wd0": {"batch_size": 5000}}}, "config key 'runs.r1_wd0.batch_size': 5000 exceeds the 4704 training pairs"),
+    ({"runs": {"r1_wd0": {"steps": -1}}}, "config key 'runs.r1_wd0.steps'"),
+    ({"runs": {"r1_wd0": {"train_fraction": 1.5}}}, "config key 'runs.r1_wd0.train_fraction'"),
+    ({"figures": {"fig01": {"runs": {"a": "r99"}}}}, "config key 'figures.fig01.runs.a': run 'r99' is not defined"),
+    ({"device": "tpu"}, "config key 'device'"),
+    ({"ipr": {"mode": "dct"}}, "config key 'ipr.mode': 'dct' is not one of ['rfft', 'fft']"),
+    ({"colour": "red"}, "config key '<top level>': unknown key(s) ['colour']"),
+])
+def test_bad_values_are_rejected_with_the_key(paper, mutation, message):
+    with pytest.raises(ConfigError) as err:
+        validate(deep_merge(paper, mutation))
+    assert message in str(err.value)
+
+
+def test_resolve_run_overlays_defaults(paper):
+    spec = resolve_run(paper, "r4_clean")
+    assert spec["corruption"] == 0.0 and spec["weight_decay"] == 5 and spec["steps"] == 100
+    assert spec["pair_seed"] == 420 and spec["label_seed"] == 0 and spec["ipr_mode"] == "rfft"
+    with pytest.raises(ConfigError, match="run 'nope' is not defined"):
+        resolve_run(paper, "nope")

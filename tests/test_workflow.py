@@ -1,0 +1,118 @@
+"""The Snakemake workflow: dry run of the paper preset, config errors before any job, smoke build."""
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from grokking import load_run
+from grokking.phases import classify
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+COPY = ("Snakefile", "workflow", "config", "src", "profiles")
+
+
+def job_counts(output: str) -> dict:
+    counts = {}
+    table = output.split("Job stats:")[1]
+    for line in table.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, repo_root):
+    """A private copy of the workflow, so tests never touch the user's results/ or figures/."""
+    root = tmp_path_factory.mktemp("wf")
+    for name in COPY:
+        src = repo_root / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    return root
+
+
+def snakemake(workdir, *args, timeout=1500):
+    return subprocess.run(SNAKEMAKE + list(args), cwd=workdir, capture_output=True, text=True, timeout=timeout)
+
+
+def test_paper_dry_run_lists_every_job(workdir):
+    cfg = yaml.safe_load(open(workdir / "config" / "config.yaml"))
+    start = time.perf_counter()
+    res = snakemake(workdir, "-n", "--forceall")
+    elapsed = time.perf_counter() - start
+    assert res.returncode == 0, res.stderr[-3000:]
+    counts = job_counts(res.stdout + res.stderr)
+    assert counts["train_run"] == len(cfg["runs"])
+    assert counts["figure"] == len(cfg["figures"])
+    assert counts["dataset"] == 1 and counts["all"] == 1
+    print(f"paper dry run: {sum(counts.values())} jobs in {elapsed:.1f} s")
+
+
+def test_bad_config_fails_before_any_job(workdir, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run_defaults:\n  activation: cubic\nruns:\n  r1_wd0: {wd: 3}\n")
+    res = snakemake(workdir, "--cores", "1", "--configfile", str(bad))
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "config key 'run_defaults.activation': 'cubic' is not one of ['quadratic', 'relu']" in out
+    assert "config key 'runs.r1_wd0': unknown key(s) ['wd']" in out
+    assert not (workdir / "results").exists()
+
+
+def _is_png(path):
+    import matplotlib.image as mpimg
+
+    with open(path, "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n", path
+    img = mpimg.imread(path)
+    return img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100 and np.ptp(img) > 0
+
+
+def _is_pdf(path):
+    data = Path(path).read_bytes()
+    return data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:] and len(data) > 2000
+
+
+@pytest.fixture(scope="module")
+def smoke_build(workdir):
+    res = snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
+    return workdir
+
+
+def test_smoke_build_makes_every_figure(smoke_build):
+    cfg = yaml.safe_load(open(smoke_build / "config" / "config.yaml"))
+    for fig, entry in cfg["figures"].items():
+        stem = smoke_build / "figures" / "smoke" / f"{fig}_{entry['slug']}"
+        assert _is_png(stem.with_suffix(".png")), stem
+        assert _is_pdf(stem.with_suffix(".pdf")), stem
+        nb = smoke_build / "results" / "smoke" / "notebooks" / f"{fig}_{entry['slug']}.ipynb"
+        assert "papermill" in nb.read_text()
+    assert not (smoke_build / "figures" / "paper").exists()  # presets never write into each other
+
+
+def test_smoke_runs_are_complete_and_consistent(smoke_build):
+    smoke = yaml.safe_load(open(smoke_build / "config" / "smoke.yaml"))
+    for name in yaml.safe_load(open(smoke_build / "config" / "config.yaml"))["runs"]:
+        run = load_run(smoke_build / "results" / "smoke" / "runs" / name)
+        s = run.summary
+        assert s["settings"]["p"] == smoke["run_defaults"]["p"]
+        assert s["settings"]["steps"] == smoke["runs"][name]["steps"]
+        assert run.curves["step"][-1] == s["settings"]["steps"]
+        assert s["phase"] == classify(s["train_acc"], s["test_acc"], s["settings"]["corruption"], s["max_test_acc"])
+        assert all(0 <= s[k] <= 1 for k in ("train_acc", "test_acc", "uncorrupted_acc"))
+        assert (smoke_build / "results" / "smoke" / "logs" / "train_run" / f"{name}.log").exists()
+
+
+def test_smoke_build_is_up_to_date_afterwards(smoke_build):
+    res = snakemake(smoke_build, "-n", "--configfile", "config/smoke.yaml")
+    assert res.returncode == 0
+    assert "Nothing to be done" in res.stdout + res.stderr

@@ -1,0 +1,53 @@
+import yaml
+
+CAPTIONS = yaml.safe_load(open(ROOT / "workflow" / "report" / "captions.yaml"))
+FIGS = sorted(config["figures"])
+
+
+def figure_inputs(w):
+    runs = figure_runs(config, w.fig)
+    return [f"{run_dir(r)}/{f}" for r in sorted(set(runs.values())) for f in RUN_FILES]
+
+
+def figure_parameters(w):
+    entry = config["figures"][w.fig]
+    params = {
+        "preset": PRESET,
+        "figure_id": w.fig,
+        "out_stem": figure_stem(w.fig),
+        "runs": {panel: run_dir(r) for panel, r in figure_runs(config, w.fig).items()},
+        "phase_rules": config["phases"],
+    }
+    params.update(entry.get("params", {}))
+    return yaml.safe_dump(params, default_flow_style=True, width=10**6).strip()
+
+
+rule figure:
+    """Execute a figure notebook with papermill; the notebook only loads results and plots."""
+    input:
+        notebook=ROOT / "workflow" / "notebooks" / "{fig}_{slug}.ipynb",
+        results=figure_inputs,
+        code=FIGURE_CODE,
+    output:
+        pdf=f"{FIG}/{{fig}}_{{slug}}.pdf",
+        png=report(
+            f"{FIG}/{{fig}}_{{slug}}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels=lambda w: {"figure": w.fig, "name": w.slug},
+        ),
+        notebook=f"{RES}/notebooks/{{fig}}_{{slug}}.ipynb",
+    log:
+        f"{RES}/logs/figure/{{fig}}_{{slug}}.log",
+    wildcard_constraints:
+        fig="|".join(FIGS) if FIGS else "no_figures",
+        slug="[a-z0-9_]+",
+    params:
+        yaml=figure_parameters,
+        caption=lambda w: CAPTIONS.get(w.fig, ""),
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "MPLBACKEND=Agg {PYTHON} -m papermill {input.notebook:q} {output.notebook:q} -k python3 "
+        "--cwd {ROOT:q} -y {params.yaml:q} > {log} 2>&1"
