@@ -187,6 +187,7 @@ def write_json_atomic(path: Path, obj: dict):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp creates 0600; the result is meant to be read by others
         with os.fdopen(fd, "w") as fh:
             json.dump(obj, fh, indent=2, allow_nan=True)
             fh.write("\n")
@@ -299,6 +300,11 @@ def main(argv=None):
     }
 
     ref_loss, eng_loss = final_loss["reference"], final_loss["engine"]
+    warnings = [f"{name}: repeats differ by {r['spread']:.0%} of the median" for name, r in results.items()
+                if r["spread"] > 0.10]
+    if load_after and load_after[0] > threads + 1:
+        warnings.append(f"1-minute load average {load_after[0]:.1f} exceeds the {threads} threads used + 1: "
+                        "other processes competed for the CPU")
     report = {
         "benchmark": "bench_step",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -323,6 +329,7 @@ def main(argv=None):
             "relative_difference": abs(ref_loss - eng_loss) / max(abs(ref_loss), 1e-30),
             "note": "same init, data and optimizer settings: both loops should end at (nearly) the same loss",
         },
+        "noise_warnings": warnings,
         "loadavg_before": load_before,
         "loadavg_after": load_after,
         "total_wall_seconds": wall,
@@ -344,6 +351,8 @@ def main(argv=None):
           f"{n_wf} evaluations: {derived['engine_projected_seconds_per_step_at_workflow_steps'] * 1e3:.2f} ms/step")
     print(f"final train loss: reference {ref_loss:.6g}, engine {eng_loss:.6g}; load avg {load_before} -> "
           f"{load_after}; {wall:.0f} s total")
+    for w in warnings:
+        print(f"warning (noisy timings): {w}")
     print(f"wrote {out}")
     return report
 
