@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +38,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from grokking.models import MLPShape, init_weights  # noqa: E402
+from grokking.results import write_json  # noqa: E402
 from grokking.tasks import Universe  # noqa: E402
 from grokking.train import ModelSettings, StackSettings, derive_seed, log_schedule, resolve_device, train  # noqa: E402
 
@@ -183,21 +182,6 @@ def loadavg():
         return None
 
 
-def write_json_atomic(path: Path, obj: dict):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp creates 0600; the result is meant to be read by others
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, allow_nan=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _ratio(a, b):
     return a / b if b > 0 else float("nan")
 
@@ -335,7 +319,7 @@ def main(argv=None):
         "total_wall_seconds": wall,
     }
     out = Path(a.out)
-    write_json_atomic(out, report)
+    write_json(out, report)
 
     print(f"\nbench_step on {dev} ({report['machine']['device_name']}), {threads} threads, torch {torch.__version__}")
     print(f"p={P} N={WIDTH} n_train={split.n_train} full batch, {S} steps, {a.repeats} repeats")
