@@ -35,6 +35,30 @@ def cmd_train_run(a):
           f"on {s['device']})", file=sys.stderr)
 
 
+def cmd_train_chunk(a):
+    from .grids import train_chunk
+
+    _threads(a.threads)
+    job = json.loads(a.job)
+    res = train_chunk(job, a.data, a.out, device=a.device, progress=not a.no_progress,
+                      keep_weights=json.loads(a.keep_weights), desc=a.name)
+    K = len(job["cells"])
+    steps = job["stack"]["steps"]
+    print(f"{a.name}: {K} cells x {steps} steps in {res.seconds:.1f} s "
+          f"({res.seconds / (K * steps) * 1e3:.2f} ms per model-step on {res.device})", file=sys.stderr)
+
+
+def cmd_merge_grid(a):
+    from .grids import merge_grid
+
+    out = merge_grid(json.loads(a.config_json), a.grid, a.chunks, a.out, a.csv, a.weights)
+    from .phases import PHASES
+    import numpy as np
+
+    counts = np.bincount(out["phase"].ravel(), minlength=len(PHASES))
+    print(f"grid {a.grid}: " + ", ".join(f"{PHASES[i]} {n}" for i, n in enumerate(counts)), file=sys.stderr)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m grokking", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -54,6 +78,24 @@ def main(argv=None):
     t.add_argument("--phase-rules", default=None, help="phase thresholds as JSON")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train_run)
+    c = sub.add_parser("train-chunk", help="train one chunk of grid cells as a stacked model")
+    c.add_argument("--job", required=True, help="chunk description as JSON (stack settings and cells)")
+    c.add_argument("--data", required=True)
+    c.add_argument("--out", required=True)
+    c.add_argument("--keep-weights", default="[]", help="JSON list of [alpha, xi] cells whose weights are kept")
+    c.add_argument("--device", default="auto")
+    c.add_argument("--threads", type=int, default=0)
+    c.add_argument("--name", default="chunk")
+    c.add_argument("--no-progress", action="store_true")
+    c.set_defaults(func=cmd_train_chunk)
+    m = sub.add_parser("merge-grid", help="merge a grid's chunks into arrays and a tidy CSV")
+    m.add_argument("--config-json", required=True)
+    m.add_argument("--grid", required=True)
+    m.add_argument("--chunks", nargs="+", required=True)
+    m.add_argument("--out", required=True)
+    m.add_argument("--csv", required=True)
+    m.add_argument("--weights", default=None)
+    m.set_defaults(func=cmd_merge_grid)
     a = ap.parse_args(argv)
     a.func(a)
 

@@ -92,11 +92,39 @@ def _semantic_errors(config: dict) -> list[str]:
             errs.append(f"{where}.log_every': {spec['log_every']} exceeds steps={spec['steps']}")
         if spec["corruption"] > 0 and noise_count(n_train, spec["corruption"]) == 0:
             errs.append(f"{where}.corruption': {spec['corruption']} corrupts no example of {n_train}")
+    grids = config.get("grids", {})
     for fig, entry in config.get("figures", {}).items():
         for panel, run in entry.get("runs", {}).items():
             if run not in runs:
                 errs.append(f"config key 'figures.{fig}.runs.{panel}': run {run!r} is not defined; "
                             f"defined runs: {sorted(runs)}")
+        for panel, grid in entry.get("grids", {}).items():
+            if grid not in grids:
+                errs.append(f"config key 'figures.{fig}.grids.{panel}': grid {grid!r} is not defined; "
+                            f"defined grids: {sorted(grids)}")
+    errs += _grid_errors(config)
+    return errs
+
+
+def _grid_errors(config: dict) -> list[str]:
+    from .gridplan import cell_spec, grid_settings
+    from .tasks import train_size
+
+    errs = []
+    for grid in config.get("grids", {}):
+        g = grid_settings(config, grid)
+        where = f"config key 'grids.{grid}"
+        if g["panel_key"] == "batch_size" and g.get("settings", {}).get("batch_size") is not None:
+            errs.append(f"{where}.settings.batch_size': the panels already set batch_size")
+        for pv in g["panels"]:
+            spec = cell_spec(config, grid, pv, min(g["train_fractions"]), 0.0)
+            n_train = train_size(spec["p"], spec["train_fraction"])
+            bs = spec["batch_size"]
+            if bs != "full" and bs > n_train:
+                errs.append(f"{where}.panels': batch_size {bs} exceeds the {n_train} training pairs at "
+                            f"train_fraction {spec['train_fraction']}")
+            if g["panel_key"] == "dropout" and not 0 <= pv < 1:
+                errs.append(f"{where}.panels': dropout {pv} must be in [0, 1)")
     return errs
 
 
@@ -119,6 +147,10 @@ def spec_hash(spec: dict) -> str:
 
 def figure_runs(config: dict, fig: str) -> dict:
     return dict(config["figures"][fig].get("runs", {}))
+
+
+def figure_grids(config: dict, fig: str) -> dict:
+    return dict(config["figures"][fig].get("grids", {}))
 
 
 def enabled_figures(config: dict) -> list[str]:

@@ -24,6 +24,7 @@ UNCORRUPTED_COLOR = "#2ca02c"
 NORM_COLORS = {"norm_u": "#1f77b4", "norm_v": "#ff7f0e", "norm_w": "#2ca02c"}
 
 __all__ = ["use_style", "save_figure", "accuracy_curves", "norm_curves", "ipr_histogram", "PHASE_COLORS",
+           "phase_diagram", "accuracy_map", "phase_legend", "panel_name",
            "PHASES", "panel_title"]
 
 
@@ -94,3 +95,56 @@ def ipr_histogram(ax, values, *, bins=20, label=None, color=None, alpha=0.6, ran
     ax.set_xlabel(r"IPR$_k$ (one-sided rFFT)")
     ax.set_ylabel("number of neurons")
     return ax
+
+
+PANEL_LABELS = {"weight_decay": "weight decay", "dropout": "dropout", "batch_size": "batch size", "lr": "lr",
+                "width": "width", "seed": "seed"}
+
+
+def _grid_extent(grid):
+    a, x = grid["train_fractions"], grid["corruptions"]
+    da = (a[1] - a[0]) / 2 if len(a) > 1 else 0.025
+    dx = (x[1] - x[0]) / 2 if len(x) > 1 else 0.025
+    return (a[0] - da, a[-1] + da, x[0] - dx, x[-1] + dx)
+
+
+def panel_name(grid, i):
+    value = grid["panels"][i]
+    value = int(value) if float(value).is_integer() else value
+    return f"{PANEL_LABELS.get(grid['panel_key'], grid['panel_key'])} {value}"
+
+
+def phase_diagram(ax, grid, i, *, title=None):
+    """Categorical phase map of panel ``i``: x = alpha (train fraction), y = xi (corruption)."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    cmap = ListedColormap([PHASE_COLORS[p] for p in PHASES])
+    norm = BoundaryNorm(np.arange(-0.5, len(PHASES)), cmap.N)
+    codes = np.asarray(grid["phase"][i], dtype=float)
+    ax.imshow(codes, origin="lower", aspect="auto", cmap=cmap, norm=norm, extent=_grid_extent(grid),
+              interpolation="nearest")
+    ax.set_xlabel(r"train fraction $\alpha$")
+    ax.set_ylabel(r"corruption $\xi$")
+    ax.set_title(title or panel_name(grid, i))
+    ax.grid(False)
+    return ax
+
+
+def accuracy_map(ax, grid, key, i, *, title=None):
+    """Heat map of a final accuracy (in %) of panel ``i``."""
+    im = ax.imshow(100 * np.asarray(grid[key][i]), origin="lower", aspect="auto", cmap="viridis", vmin=0,
+                   vmax=100, extent=_grid_extent(grid), interpolation="nearest")
+    ax.set_xlabel(r"train fraction $\alpha$")
+    ax.set_ylabel(r"corruption $\xi$")
+    ax.set_title(title or panel_name(grid, i))
+    ax.grid(False)
+    return im
+
+
+def phase_legend(fig, *, present=None, **kw):
+    from matplotlib.patches import Patch
+
+    names = [p for p in PHASES if present is None or p in present]
+    handles = [Patch(facecolor=PHASE_COLORS[p], label=p) for p in names]
+    kw = {"loc": "lower center", "ncol": len(handles), "frameon": False, "bbox_to_anchor": (0.5, -0.02), **kw}
+    return fig.legend(handles=handles, **kw)

@@ -136,3 +136,10 @@ def load_run(path) -> Run:
         raise FileNotFoundError(f"{path} is not a finished run directory (no summary.json); "
                                 f"build it with: snakemake {path}/summary.json")
     return Run(path, read_json(path / "spec.json"), read_json(path / "summary.json"))
+
+
+def load_grid(path) -> dict:
+    """A merged grid (``results/<preset>/grids/<grid>.npz``) as a dict of arrays indexed [panel, xi, alpha];
+    ``phase`` holds codes into ``phase_names``."""
+    with np.load(Path(path)) as z:
+        return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}

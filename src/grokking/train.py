@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from . import metrics
-from .models import MLPShape, dropout_mask, forward, init_buffers, init_weights, per_model_loss, stack
+from .models import (MLPShape, dropout_mask, forward, init_buffers, init_weights, loss_and_grads, per_model_loss,
+                     stack)
 from .tasks import Split
 
 CURVE_KEYS = ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc", "full_acc",
@@ -215,7 +216,9 @@ def train(split: Split, settings: StackSettings, models: list[ModelSettings], *,
 
     init = [init_weights(shape, derive_seed(ms.seed, "init"), settings.init_scale) for ms in models]
     init_params = stack(init)
-    params = {k: v.to(dev, copy=True).requires_grad_(True) for k, v in init_params.items()}
+    # The plain MLP's gradients are computed by hand (models.loss_and_grads); normalized models use autograd.
+    manual = shape.norm == "none"
+    params = {k: v.to(dev, copy=True).requires_grad_(not manual) for k, v in init_params.items()}
     buffers = {k: v.to(dev) for k, v in stack([init_buffers(shape) for _ in models]).items()}
     opt = AdamW(params, [ms.lr for ms in models], [ms.weight_decay for ms in models],
                 tuple(settings.betas), settings.eps)
@@ -261,14 +264,20 @@ def train(split: Split, settings: StackSettings, models: list[ModelSettings], *,
             mask = torch.ones(K, B, shape.width, device=dev)
             for k in drop_idx:
                 mask[k] = dropout_mask(drop_gens[k], (B, shape.width), models[k].dropout, dev)
-        logits = forward(shape, params, buffers, m_b, n_b, train=True, mask=mask)
-        batch_loss = per_model_loss(logits, y_b, settings.loss)
-        for prm in params.values():
-            prm.grad = None
-        batch_loss.sum().backward()
+        logging = step == log_steps[li]
+        if manual:
+            batch_loss, grads = loss_and_grads(shape, params, m_b, n_b, y_b, settings.loss, mask, need_loss=logging)
+            for name, prm in params.items():
+                prm.grad = grads[name]
+        else:
+            logits = forward(shape, params, buffers, m_b, n_b, train=True, mask=mask)
+            batch_loss = per_model_loss(logits, y_b, settings.loss)
+            for prm in params.values():
+                prm.grad = None
+            batch_loss.sum().backward()
         opt.step()
 
-        if step == log_steps[li]:
+        if logging:
             row = _log_metrics(shape, settings, params, buffers, train_m, train_n, train_y, true_y,
                                test_m, test_n, test_y, corrupt_mask)
             row["batch_loss"] = batch_loss.detach()

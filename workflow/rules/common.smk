@@ -11,7 +11,14 @@ sys.path.insert(0, str(SRC))
 # Jobs (and the notebook kernels they start) import the library from this checkout.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 
-from grokking.config import ConfigError, enabled_figures, figure_runs, resolve_run, validate  # noqa: E402
+from grokking.config import (  # noqa: E402
+    ConfigError,
+    enabled_figures,
+    figure_grids,
+    figure_runs,
+    resolve_run,
+    validate,
+)
 
 try:
     validate(config, ROOT / "workflow" / "schemas" / "config.schema.yaml")
@@ -58,6 +65,7 @@ def figure_files(fig):
 
 def all_targets():
     targets = [f"{run_dir(r)}/summary.json" for r in RUNS]
+    targets += [f"{RES}/grids/{g}.csv" for g in sorted(config.get("grids", {}))]
     for fig in enabled_figures(config):
         targets += figure_files(fig)
     return targets

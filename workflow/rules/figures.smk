@@ -6,7 +6,9 @@ FIGS = sorted(config["figures"])
 
 def figure_inputs(w):
     runs = figure_runs(config, w.fig)
-    return [f"{run_dir(r)}/{f}" for r in sorted(set(runs.values())) for f in RUN_FILES]
+    grids = figure_grids(config, w.fig)
+    return [f"{run_dir(r)}/{f}" for r in sorted(set(runs.values())) for f in RUN_FILES] + \
+        [f"{RES}/grids/{g}{ext}" for g in sorted(set(grids.values())) for ext in (".npz", ".csv")]
 
 
 def figure_parameters(w):
@@ -16,16 +18,23 @@ def figure_parameters(w):
         "figure_id": w.fig,
         "out_stem": figure_stem(w.fig),
         "runs": {panel: run_dir(r) for panel, r in figure_runs(config, w.fig).items()},
+        "grids": {panel: f"{RES}/grids/{g}.npz" for panel, g in figure_grids(config, w.fig).items()},
         "phase_rules": config["phases"],
     }
     params.update(entry.get("params", {}))
     return yaml.safe_dump(params, default_flow_style=True, width=10**6).strip()
 
 
+def figure_notebook(fig):
+    entry = config["figures"][fig]
+    name = entry.get("notebook") or f"{fig}_{entry['slug']}.ipynb"
+    return str(ROOT / "workflow" / "notebooks" / name)
+
+
 rule figure:
     """Execute a figure notebook with papermill; the notebook only loads results and plots."""
     input:
-        notebook=ROOT / "workflow" / "notebooks" / "{fig}_{slug}.ipynb",
+        notebook=lambda w: figure_notebook(w.fig),
         results=figure_inputs,
         code=FIGURE_CODE,
     output:

@@ -1,0 +1,128 @@
+"""Batched training of grid chunks and merging them into per-grid arrays and tidy tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics, phases, results
+from .gridplan import grid_cells, grid_settings
+from .runs import check_universe, load_universe, settings_from_spec
+from .train import CURVE_KEYS, ModelSettings, train
+
+FINAL_KEYS = ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc", "full_acc", "train_loss",
+              "test_loss", "norm_u", "norm_v", "norm_w", "ipr_mean")
+
+
+def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=True, keep_weights=(), desc="chunk"):
+    """Train every cell of a chunk as one stacked model and write ``out_path`` (npz)."""
+    import torch
+
+    stack = dict(chunk["stack"])
+    universe = load_universe(data_path)
+    check_universe(universe, stack, data_path)
+    split = universe.split(stack["train_fraction"])
+    probe = dict(stack, corruption=0.0, weight_decay=0.0, dropout=0.0, lr=1.0, seed=0)
+    settings, _ = settings_from_spec(probe)
+    ids = [c[0] for c in chunk["cells"]]
+    models = [ModelSettings(**{k: (int(v) if k == "seed" else float(v)) for k, v in c[1].items()})
+              for c in chunk["cells"]]
+    res = train(split, settings, models, device=device, progress=progress, desc=desc)
+    neuron = metrics.neuron_ipr({k: res.params[k] for k in "UVW"}, settings.ipr_mode).float().numpy()
+    arrays = {"ids": np.asarray(ids), "steps": res.steps, "n_noise": res.n_noise, "neuron_ipr": neuron,
+              "seconds": np.asarray(res.seconds), "device": np.asarray(res.device),
+              "stack": np.asarray(json.dumps(stack, sort_keys=True)),
+              "cells": np.asarray(json.dumps(chunk["cells"], sort_keys=True))}
+    for key in CURVE_KEYS:
+        arrays[f"curve_{key}"] = res.curves[key].astype(np.float32)
+    keep = {(round(a, 6), round(x, 6)) for a, x in keep_weights}
+    for k, (cid, per_model) in enumerate(chunk["cells"]):
+        if (round(stack["train_fraction"], 6), round(float(per_model["corruption"]), 6)) in keep:
+            for name, t in res.params.items():
+                arrays[f"weights/{cid}/{name}"] = t[k].numpy()
+            for name, t in res.buffers.items():
+                arrays[f"weights/{cid}/{name}"] = t[k].numpy()
+    results.write_npz(out_path, **arrays)
+    return res
+
+
+def _load_chunks(paths):
+    cells = {}
+    for path in paths:
+        with np.load(path) as z:
+            ids = [str(i) for i in z["ids"]]
+            steps = z["steps"]
+            curves = {k: z[f"curve_{k}"] for k in CURVE_KEYS}
+            for j, cid in enumerate(ids):
+                cells[cid] = {"steps": steps, "curves": {k: v[:, j] for k, v in curves.items()},
+                              "neuron_ipr": z["neuron_ipr"][j], "n_noise": int(z["n_noise"][j]),
+                              "weights": {key.split("/")[2]: z[key] for key in z.files
+                                          if key.startswith(f"weights/{cid}/")}}
+    return cells
+
+
+def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weights=None):
+    """Assemble a grid's cells into arrays indexed [panel, xi, alpha] plus a tidy CSV."""
+    g = grid_settings(config, grid)
+    cells = grid_cells(config, grid)
+    data = _load_chunks(chunk_paths)
+    P, X, A = len(g["panels"]), len(g["corruptions"]), len(g["train_fractions"])
+    first = data[cells[0]["id"]]
+    T, N = len(first["steps"]), first["neuron_ipr"].shape[0]
+    arr = {k: np.full((P, X, A), np.nan) for k in FINAL_KEYS + ("max_test_acc", "max_train_acc")}
+    curves = {k: np.full((P, X, A, T), np.nan, dtype=np.float32) for k in CURVE_KEYS}
+    neuron = np.full((P, X, A, N), np.nan, dtype=np.float32)
+    steps = np.full((P, A, T), -1, dtype=np.int64)  # minibatch panels have their own step counts
+    n_noise = np.zeros((P, X, A), dtype=np.int64)
+    weights = {}
+    for c in cells:
+        d = data[c["id"]]
+        idx = (c["panel"], c["xi"], c["alpha"])
+        if len(d["steps"]) != T:
+            raise ValueError(f"grid {grid}: cells have different curve lengths ({len(d['steps'])} vs {T}); "
+                             f"set curve_points so that every panel logs the same number of points")
+        for k in FINAL_KEYS:
+            arr[k][idx] = d["curves"][k][-1]
+        arr["max_test_acc"][idx] = np.nanmax(d["curves"]["test_acc"])
+        arr["max_train_acc"][idx] = np.nanmax(d["curves"]["train_acc"])
+        for k in CURVE_KEYS:
+            curves[k][idx] = d["curves"][k]
+        neuron[idx] = d["neuron_ipr"]
+        steps[c["panel"], c["alpha"]] = d["steps"]
+        n_noise[idx] = d["n_noise"]
+        for name, w in d["weights"].items():
+            weights[f"{c['panel']}_{c['xi']}_{c['alpha']}/{name}"] = w
+    xi = np.asarray(g["corruptions"], dtype=float)[None, :, None]
+    names = phases.classify(arr["train_acc"], arr["test_acc"], xi, arr["max_test_acc"], **config["phases"])
+    codes = np.vectorize(phases.PHASE_CODES.get)(names).astype(np.int8)
+    out = dict(arr, phase=codes, n_noise=n_noise, neuron_ipr=neuron, steps=steps,
+               panels=np.asarray(g["panels"], dtype=float), panel_key=np.asarray(g["panel_key"]),
+               train_fractions=np.asarray(g["train_fractions"], dtype=float),
+               corruptions=np.asarray(g["corruptions"], dtype=float),
+               phase_names=np.asarray(phases.PHASES), grid=np.asarray(grid),
+               settings=np.asarray(json.dumps(g, sort_keys=True, default=str)),
+               code_version=np.asarray(results.code_version()),
+               **{f"curve_{k}": v for k, v in curves.items()})
+    results.write_npz(out_npz, **out)
+    if out_weights is not None:
+        results.write_npz(out_weights, **weights)
+
+    buf = io.StringIO()
+    cols = ["grid", "panel_key", "panel", "train_fraction", "corruption", g["panel_key"]] + \
+        list(FINAL_KEYS) + ["max_test_acc", "max_train_acc", "n_noise", "phase", "cell_id"]
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for c in cells:
+        idx = (c["panel"], c["xi"], c["alpha"])
+        spec = c["spec"]
+        row = [grid, g["panel_key"], g["panels"][c["panel"]], spec["train_fraction"], spec["corruption"],
+               spec[g["panel_key"]]] + [f"{arr[k][idx]:.6g}" for k in FINAL_KEYS] + \
+              [f"{arr['max_test_acc'][idx]:.6g}", f"{arr['max_train_acc'][idx]:.6g}", int(n_noise[idx]),
+               phases.PHASES[codes[idx]], c["id"]]
+        w.writerow(row)
+    results._atomic_bytes(out_csv, buf.getvalue().encode())
+    return out

@@ -1,0 +1,108 @@
+"""Grid planning, batched chunk training (batch invariance) and merging."""
+
+import copy
+
+import numpy as np
+import pytest
+import yaml
+
+from grokking.gridplan import cell_spec, chunks_of_grid, grid_cells, plan
+from grokking.grids import merge_grid, train_chunk
+from grokking.phases import PHASES, classify
+from grokking.results import load_grid, write_npz
+from grokking.tasks import Universe
+
+
+@pytest.fixture(scope="module")
+def paper(repo_root):
+    return yaml.safe_load(open(repo_root / "config" / "config.yaml"))
+
+
+def test_paper_grids_have_the_paper_sizes_and_share_cells(paper):
+    wd = grid_cells(paper, "wd")
+    assert len(wd) == 4 * 19 * 17  # 1292 cells (PAPER.md C2, G1)
+    chunks = plan(paper)
+    n_unique = sum(len(c["cells"]) for c in chunks.values())
+    # 12 grids x 4 panels x 323 cells, minus the 3 zero-regularization panels shared by wd/dropout pairs
+    assert n_unique == 12 * 4 * 323 - 3 * 323
+    wd0 = {c["id"] for c in wd if c["panel"] == 0}
+    dp0 = {c["id"] for c in grid_cells(paper, "dropout") if c["panel"] == 0}
+    assert wd0 == dp0
+    for ch in chunks.values():  # one alpha and one stack per chunk, at most chunk_size cells
+        assert len(ch["cells"]) <= paper["grid_defaults"]["chunk_size"]
+    assert set().union(*(set(c[0] for c in chunks[n]["cells"]) for n in chunks_of_grid(paper, "wd", chunks))) >= \
+        {c["id"] for c in wd}
+
+
+def test_minibatch_rule(paper):
+    spec = cell_spec(paper, "batchnorm", 8, 0.5, 0.3)
+    assert (spec["steps"], spec["batch_size"], spec["norm"]) == (64000, 8, "batchnorm")
+    assert spec["lr"] == pytest.approx(0.01 * (8 / 256) ** 0.5)
+    assert cell_spec(paper, "minibatch", 64, 0.5, 0.3)["steps"] == 8000
+    assert cell_spec(paper, "wd", 5, 0.5, 0.3)["log_every"] == 100  # 2000 / curve_points
+
+
+def small_config(paper):
+    cfg = copy.deepcopy(paper)
+    cfg["run_defaults"].update(p=13, width=32, steps=60)
+    cfg["grid_defaults"].update(train_fractions=[0.5, 0.8], corruptions=[0.0, 0.2, 0.4], chunk_size=4,
+                                curve_points=10, keep_weights=[[0.5, 0.2]])
+    cfg["grids"] = {"wd": {"panel_key": "weight_decay", "panels": [0, 2]},
+                    "dropout": {"panel_key": "dropout", "panels": [0, 0.5]}}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, paper):
+    cfg = small_config(paper)
+    root = tmp_path_factory.mktemp("grid")
+    data = root / "add_p13.npz"
+    write_npz(data, **Universe.build("add", 13).to_arrays())
+    chunks = plan(cfg)
+    paths = {}
+    for name, chunk in chunks.items():
+        paths[name] = root / f"{name}.npz"
+        train_chunk(chunk, data, paths[name], device="cpu", progress=False, keep_weights=[[0.5, 0.2]])
+    return cfg, root, data, chunks, paths
+
+
+def test_a_cell_alone_equals_the_cell_inside_its_batch(small):
+    cfg, root, data, chunks, paths = small
+    name = max(chunks, key=lambda n: len(chunks[n]["cells"]))
+    chunk = chunks[name]
+    assert len(chunk["cells"]) >= 3
+    with np.load(paths[name]) as z:
+        batched = {k: z[k] for k in z.files}
+    for j in (0, len(chunk["cells"]) - 1):
+        alone = dict(chunk, cells=[chunk["cells"][j]])
+        train_chunk(alone, data, root / "alone.npz", device="cpu", progress=False)
+        with np.load(root / "alone.npz") as z:
+            for key in [k for k in z.files if k.startswith("curve_")] + ["neuron_ipr"]:
+                np.testing.assert_allclose(z[key][..., 0] if key.startswith("curve_") else z[key][0],
+                                           batched[key][..., j] if key.startswith("curve_") else batched[key][j],
+                                           rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_merge_places_cells_and_classifies(small):
+    cfg, root, data, chunks, paths = small
+    out = merge_grid(cfg, "dropout", [paths[n] for n in chunks_of_grid(cfg, "dropout", chunks)],
+                     root / "dropout.npz", root / "dropout.csv", root / "dropout_weights.npz")
+    g = load_grid(root / "dropout.npz")
+    assert g["phase"].shape == (2, 3, 2) and g["curve_test_acc"].shape == (2, 3, 2, 11)
+    np.testing.assert_array_equal(g["panels"], [0, 0.5])
+    # the dropout-0 panel is the very same cells as the wd-0 panel of the other grid
+    merge_grid(cfg, "wd", [paths[n] for n in chunks_of_grid(cfg, "wd", chunks)], root / "wd.npz", root / "wd.csv")
+    w = load_grid(root / "wd.npz")
+    np.testing.assert_array_equal(w["test_acc"][0], g["test_acc"][0])
+    xi = np.asarray([0.0, 0.2, 0.4])[None, :, None]
+    names = classify(g["train_acc"], g["test_acc"], xi, g["max_test_acc"])
+    np.testing.assert_array_equal(np.asarray(PHASES)[g["phase"]], names)
+    np.testing.assert_array_equal(g["max_test_acc"], g["curve_test_acc"].max(-1))
+    # the final metrics are the last curve point, and n_noise follows the exact counts
+    np.testing.assert_array_equal(g["test_acc"], g["curve_test_acc"][..., -1].astype(float))
+    assert g["n_noise"][0, 1, 0] == int(0.2 * int(0.5 * 169))
+    rows = (root / "dropout.csv").read_text().splitlines()
+    assert len(rows) == 1 + 12 and rows[0].startswith("grid,panel_key,panel,train_fraction,corruption,dropout")
+    with np.load(root / "dropout_weights.npz") as z:
+        assert any(k.endswith("/U") for k in z.files)  # (0.5, 0.2) cells keep their weights
+    assert out["phase"].dtype == np.int8
