@@ -101,7 +101,8 @@ def plan(config: dict) -> dict:
     chunks = {}
     for key, ids in stacks.items():
         stack = json.loads(key)
-        ids.sort(key=lambda c: tuple(unique[c][k] for k in PER_MODEL_KEYS) + (c,))
+        # `unique` keeps first-appearance order (grid, panel, xi), so a grid's alpha column fills whole
+        # chunks before the cells that only another grid needs.
         size = min(chunk_size[c] for c in ids)
         prefix = f"a{round(stack['train_fraction'] * 1000):04d}_{_hash(stack, 8)}"
         for i in range(0, len(ids), size):

@@ -65,7 +65,7 @@ def figure_files(fig):
 
 def all_targets():
     targets = [f"{run_dir(r)}/summary.json" for r in RUNS]
-    targets += [f"{RES}/grids/{g}.csv" for g in sorted(config.get("grids", {}))]
     for fig in enabled_figures(config):
         targets += figure_files(fig)
+        targets += [f"{RES}/grids/{g}.csv" for g in sorted(set(figure_grids(config, fig).values()))]
     return targets
