@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from grokking import load_run
+from grokking.config import resolve_run
+from grokking.gridplan import plan
 from grokking.phases import classify
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -52,7 +54,12 @@ def test_paper_dry_run_lists_every_job(workdir):
     counts = job_counts(res.stdout + res.stderr)
     assert counts["train_run"] == len(cfg["runs"])
     assert counts["figure"] == len(cfg["figures"])
-    assert counts["dataset"] == 1 and counts["all"] == 1
+    chunks = plan(cfg)
+    assert counts["train_grid_chunk"] == len(chunks)
+    assert counts["merge_grid"] == len(cfg["grids"])
+    datasets = {(resolve_run(cfg, r)["operation"], resolve_run(cfg, r)["p"]) for r in cfg["runs"]}
+    datasets |= {(c["stack"]["operation"], c["stack"]["p"]) for c in chunks.values()}
+    assert counts["dataset"] == len(datasets) == 2 and counts["all"] == 1  # addition and multiplication
     print(f"paper dry run: {sum(counts.values())} jobs in {elapsed:.1f} s")
 
 

@@ -148,10 +148,12 @@ class _Progress:
             self.bar = tqdm(total=total, desc=desc, file=sys.stderr, mininterval=0.5 if tty else 10.0,
                             dynamic_ncols=tty, ascii=not tty, unit="step")
 
-    def update(self, n=1, **post):
+    def set_postfix(self, **post):
         if self.bar is not None:
-            if post:
-                self.bar.set_postfix(post, refresh=False)
+            self.bar.set_postfix(post, refresh=False)
+
+    def update(self, n=1):
+        if self.bar is not None:
             self.bar.update(n)
 
     def close(self):
@@ -286,10 +288,10 @@ def train(split: Split, settings: StackSettings, models: list[ModelSettings], *,
             if neuron_curve is not None:
                 neuron_curve[li] = metrics.neuron_ipr({k: params[k].detach() for k in "UVW"},
                                                       settings.ipr_mode).float().cpu().numpy()
-            bar.update(step - (log_steps[li - 1] if li else 0),
-                       train=f"{np.nanmean(curves['train_acc'][li]):.3f}",
-                       test=f"{np.nanmean(curves['test_acc'][li]):.3f}")
+            bar.set_postfix(train=f"{np.nanmean(curves['train_acc'][li]):.3f}",
+                            test=f"{np.nanmean(curves['test_acc'][li]):.3f}")
             li += 1
+        bar.update(1)
     bar.close()
     if dev.type == "cuda":
         torch.cuda.synchronize()
