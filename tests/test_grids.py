@@ -106,3 +106,22 @@ def test_merge_places_cells_and_classifies(small):
     with np.load(root / "dropout_weights.npz") as z:
         assert any(k.endswith("/U") for k in z.files)  # (0.5, 0.2) cells keep their weights
     assert out["phase"].dtype == np.int8
+
+
+def test_blocked_gradients_equal_the_whole_batch(monkeypatch):
+    """Large stacks sum gradients over blocks of examples; the result must not change."""
+    import grokking.models as models
+    from grokking.models import MLPShape
+    from grokking.train import ModelSettings, StackSettings, train
+
+    split = Universe.build("add", 23).split(0.8)  # 423 training pairs: two blocks of <= 256 rows
+    settings = StackSettings(MLPShape(23, 16), steps=40, log_steps=(10, 40))
+    cells = [ModelSettings(corruption=0.3, weight_decay=wd, dropout=dp, seed=s)
+             for wd, dp, s in ((0.0, 0.0, 1), (5.0, 0.3, 2), (1.0, 0.0, 3))]
+    whole = train(split, settings, cells, device="cpu", progress=False)
+    monkeypatch.setattr(models, "BLOCK_ELEMENTS", 1)
+    blocked = train(split, settings, cells, device="cpu", progress=False)
+    for key in whole.params:
+        np.testing.assert_allclose(blocked.params[key], whole.params[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(blocked.curves["batch_loss"], whole.curves["batch_loss"], rtol=1e-5)
+    np.testing.assert_array_equal(blocked.curves["train_acc"], whole.curves["train_acc"])

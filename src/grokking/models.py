@@ -75,16 +75,21 @@ def dropout_mask(gen: torch.Generator, shape, prob: float, device) -> torch.Tens
     return torch.empty(shape, device=device).bernoulli_(keep, generator=gen).div_(keep)
 
 
-def hidden_preactivation(params: dict, m: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-    """``U e_m + V e_n`` for K models: m, n are (B,) shared or (K, B) per-model indices -> (K, B, N)."""
+def input_tables(params: dict):
+    """U and V as (K*p, N) row tables, so that the first layer is one row gather per operand."""
     U, V = params["U"], params["V"]
     K, N, p = U.shape
+    return U.transpose(1, 2).reshape(K * p, N), V.transpose(1, 2).reshape(K * p, N)
+
+
+def hidden_preactivation(params: dict, m: torch.Tensor, n: torch.Tensor, tables=None) -> torch.Tensor:
+    """``U e_m + V e_n`` for K models: m, n are (B,) shared or (K, B) per-model indices -> (K, B, N)."""
+    K, N, p = params["U"].shape
     if m.dim() == 1:
         m = m.expand(K, -1)
         n = n.expand(K, -1)
     offset = (torch.arange(K, device=m.device) * p).unsqueeze(1)
-    flat_u = U.transpose(1, 2).reshape(K * p, N)
-    flat_v = V.transpose(1, 2).reshape(K * p, N)
+    flat_u, flat_v = tables if tables is not None else input_tables(params)
     h = flat_u.index_select(0, (m + offset).reshape(-1)) + flat_v.index_select(0, (n + offset).reshape(-1))
     return h.view(K, -1, N)
 
@@ -130,6 +135,9 @@ def _scatter_rows(grad_h: torch.Tensor, idx: torch.Tensor, K: int, p: int) -> to
     return flat.view(K, p, N).transpose(1, 2)
 
 
+BLOCK_ELEMENTS = 2**21  # rows per block so that a (K, rows, N) activation stays cache-sized (~8 MB)
+
+
 @torch.no_grad()
 def loss_and_grads(shape: MLPShape, params: dict, m, n, y, loss: str, mask=None, need_loss=True):
     """Per-model training loss (K,) and the gradients of its sum, computed by hand.
@@ -137,32 +145,58 @@ def loss_and_grads(shape: MLPShape, params: dict, m, n, y, loss: str, mask=None,
     For the plain MLP (no normalization) this replaces autograd: the same mathematics with fewer
     temporaries, which is what the stacked grid training spends its time on. Equivalent to
     ``per_model_loss(forward(...)).sum().backward()`` (tested against the nn.Module reference).
+    Large stacks are processed in blocks of examples whose gradients are summed, so that the
+    activations stay in cache.
     """
     if shape.norm != "none":
         raise ValueError("loss_and_grads handles norm 'none' only; use autograd for normalized models")
     U, W = params["U"], params["W"]
     K, N, p = U.shape
-    h = hidden_preactivation(params, m, n)
+    B = m.shape[-1]
+    rows = max(256, BLOCK_ELEMENTS // (K * N))
+    tables = input_tables(params)
+    if K == 1 or rows >= B:
+        return _loss_and_grads_block(shape, params, tables, m, n, y, loss, mask, need_loss, B)
+    value, grads = None, None
+    for s in range(0, B, rows):
+        sl = slice(s, min(B, s + rows))
+        v, g = _loss_and_grads_block(shape, params, tables, m[..., sl], n[..., sl], y[..., sl], loss,
+                                     None if mask is None else mask[:, sl], need_loss, B)
+        if grads is None:
+            value, grads = v, g
+        else:
+            for k in grads:
+                grads[k].add_(g[k])
+            if need_loss:
+                value.add_(v)
+    return value, grads
+
+
+def _loss_and_grads_block(shape, params, tables, m, n, y, loss, mask, need_loss, B):
+    """Loss and gradients of the examples of one block, normalized by the full batch size B."""
+    U, W = params["U"], params["W"]
+    K, N, p = U.shape
+    h = hidden_preactivation(params, m, n, tables)
     if mask is not None:
         h.mul_(mask)
     a = h * h if shape.activation == "quadratic" else torch.relu(h)
-    out = torch.bmm(a, W.transpose(1, 2))  # (K, B, p)
-    B = out.shape[1]
+    out = torch.bmm(a, W.transpose(1, 2))  # (K, b, p)
     yk = y.expand(K, -1) if y.dim() == 1 else y
+    minus_one = torch.full_like(yk, -1, dtype=out.dtype).unsqueeze(2)
     if loss == "mse":
-        out.scatter_add_(2, yk.unsqueeze(2), torch.full_like(yk, -1, dtype=out.dtype).unsqueeze(2))  # residual
-        value = out.pow(2).mean(dim=(1, 2)) if need_loss else None
+        out.scatter_add_(2, yk.unsqueeze(2), minus_one)  # residual
+        value = out.pow(2).sum(dim=(1, 2)) / (B * p) if need_loss else None
         g_out = out.mul_(2.0 / (B * p))
     elif loss == "ce":
         logp = torch.log_softmax(out, dim=2)
-        value = -logp.gather(2, yk.unsqueeze(2)).squeeze(2).mean(1) if need_loss else None
+        value = -logp.gather(2, yk.unsqueeze(2)).squeeze(2).sum(1) / B if need_loss else None
         g_out = logp.exp_()
-        g_out.scatter_add_(2, yk.unsqueeze(2), torch.full_like(yk, -1, dtype=out.dtype).unsqueeze(2))
+        g_out.scatter_add_(2, yk.unsqueeze(2), minus_one)
         g_out.mul_(1.0 / B)
     else:
         raise ValueError(f"loss: {loss!r} is not one of ['mse', 'ce']")
     g_w = torch.bmm(g_out.transpose(1, 2), a)  # (K, p, N)
-    g_h = torch.bmm(g_out, W)  # dL/da, (K, B, N)
+    g_h = torch.bmm(g_out, W)  # dL/da, (K, b, N)
     if shape.activation == "quadratic":
         g_h.mul_(h).mul_(2.0)
     else:
