@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from bench_step import ReferenceMLP, _sync, loadavg, machine_info  # noqa: E402
-from grokking.models import MLPShape, init_weights  # noqa: E402
+from bench_step import _sync, loadavg, machine_info, reference_model, train_reference  # noqa: E402
+from grokking.models import MLPShape  # noqa: E402
 from grokking.results import write_json  # noqa: E402
 from grokking.tasks import Universe  # noqa: E402
-from grokking.train import ModelSettings, StackSettings, derive_seed, resolve_device, train  # noqa: E402
+from grokking.train import ModelSettings, StackSettings, resolve_device, train  # noqa: E402
 
 WEIGHT_DECAYS = (0.0, 5.0, 15.0, 20.0)
 CORRUPTIONS = (0.0, 0.1, 0.2, 0.3, 0.4)
@@ -51,26 +51,14 @@ def reference_cell(split, cell, width, steps, dev):
     target = F.one_hot(torch.as_tensor(y, dtype=torch.long), p).float().to(dev)
     tx = torch.cat([F.one_hot(torch.as_tensor(split.test_m), p), F.one_hot(torch.as_tensor(split.test_n), p)],
                    dim=1).float().to(dev)
-    model = ReferenceMLP(p, width)
-    w = init_weights(MLPShape(p, width), derive_seed(cell.seed, "init"))
-    with torch.no_grad():
-        model.hidden.weight.copy_(torch.cat([w["U"], w["V"]], dim=1))
-        model.out.weight.copy_(w["W"])
-    model.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=cell.lr, betas=(0.9, 0.98), eps=1e-8,
-                            weight_decay=cell.weight_decay)
-    _sync(dev)
+    model = reference_model(p, width, cell.seed, dev)
+    seconds = train_reference(model, x, target, steps, cell.lr, cell.weight_decay, dev)
     start = time.perf_counter()
-    for _ in range(steps):
-        loss = F.mse_loss(model(x), target)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
     with torch.no_grad():  # the final evaluation the authors' scripts made
         model(x).argmax(1)
         model(tx).argmax(1)
     _sync(dev)
-    return time.perf_counter() - start
+    return seconds + time.perf_counter() - start
 
 
 def engine_stack(split, width, k, steps, dev):

@@ -82,17 +82,20 @@ def reference_inputs(split, corruption, dev):
     return x.to(dev), target.to(dev)
 
 
-def run_reference(x, target, steps, dev):
-    """Train one fresh reference model for ``steps`` full-batch steps; (seconds of the loop, final loss)."""
-    model = ReferenceMLP(P, WIDTH)
-    # Same initial weights as the engine's model (seed 1), so both follow the same trajectory and
-    # the timed arithmetic is the same (no blow-up or underflow in one of them only).
-    w = init_weights(MLPShape(P, WIDTH), derive_seed(SEED, "init"))
+def reference_model(p, width, seed, dev):
+    """A fresh reference model with the engine's initial weights for ``seed``, so both follow the same
+    trajectory and the timed arithmetic is the same (no blow-up or underflow in one of them only)."""
+    model = ReferenceMLP(p, width)
+    w = init_weights(MLPShape(p, width), derive_seed(seed, "init"))
     with torch.no_grad():
         model.hidden.weight.copy_(torch.cat([w["U"], w["V"]], dim=1))
         model.out.weight.copy_(w["W"])
-    model.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=BETAS, eps=EPS, weight_decay=WEIGHT_DECAY)
+    return model.to(dev)
+
+
+def train_reference(model, x, target, steps, lr, weight_decay, dev):
+    """``steps`` full-batch AdamW steps of the plain loop; returns the seconds of the loop."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=BETAS, eps=EPS, weight_decay=weight_decay)
     _sync(dev)
     start = time.perf_counter()
     for _ in range(steps):
@@ -101,7 +104,13 @@ def run_reference(x, target, steps, dev):
         loss.backward()
         opt.step()
     _sync(dev)
-    seconds = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def run_reference(x, target, steps, dev):
+    """Train one fresh reference model for ``steps`` full-batch steps; (seconds of the loop, final loss)."""
+    model = reference_model(P, WIDTH, SEED, dev)
+    seconds = train_reference(model, x, target, steps, LR, WEIGHT_DECAY, dev)
     with torch.no_grad():
         final = float(F.mse_loss(model(x), target))
     return seconds, final
