@@ -49,12 +49,12 @@ def cmd_train_chunk(a):
 
 
 def cmd_merge_grid(a):
-    from .grids import merge_grid
-
-    out = merge_grid(json.loads(a.config_json), a.grid, a.chunks, a.out, a.csv, a.weights)
-    from .phases import PHASES
     import numpy as np
 
+    from .grids import merge_grid
+    from .phases import PHASES
+
+    out = merge_grid(json.loads(a.config_json), a.grid, a.chunks, a.out, a.csv, a.weights)
     counts = np.bincount(out["phase"].ravel(), minlength=len(PHASES))
     print(f"grid {a.grid}: " + ", ".join(f"{PHASES[i]} {n}" for i, n in enumerate(counts)), file=sys.stderr)
 

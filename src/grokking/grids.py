@@ -5,17 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 
 from . import metrics, phases, results
 from .gridplan import grid_cells, grid_settings
-from .runs import check_universe, load_universe, settings_from_spec
+from .runs import FINAL_KEYS, check_universe, load_universe, settings_from_spec
 from .train import CURVE_KEYS, ModelSettings, train
-
-FINAL_KEYS = ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc", "full_acc", "train_loss",
-              "test_loss", "norm_u", "norm_v", "norm_w", "ipr_mean")
 
 
 def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=True, keep_weights=(), desc="chunk"):
@@ -124,5 +120,5 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
               [f"{arr['max_test_acc'][idx]:.6g}", f"{arr['max_train_acc'][idx]:.6g}", int(n_noise[idx]),
                phases.PHASES[codes[idx]], c["id"]]
         w.writerow(row)
-    results._atomic_bytes(out_csv, buf.getvalue().encode())
+    results.write_bytes(out_csv, buf.getvalue().encode())
     return out

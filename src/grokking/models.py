@@ -65,10 +65,6 @@ def stack(dicts: list[dict]) -> dict:
     return {k: torch.stack([d[k] for d in dicts]) for k in dicts[0]} if dicts else {}
 
 
-def unstack(stacked: dict, k: int) -> dict:
-    return {name: t[k].detach().clone() for name, t in stacked.items()}
-
-
 def dropout_mask(gen: torch.Generator, shape, prob: float, device) -> torch.Tensor:
     """Inverted-dropout mask with keep probability 1 - prob, scaled by 1/(1 - prob)."""
     keep = 1.0 - float(prob)

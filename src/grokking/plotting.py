@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .phases import PHASE_COLORS, PHASES  # noqa: E402
-from .results import _atomic_bytes, code_version  # noqa: E402
+from .results import write_bytes, code_version  # noqa: E402
 
 TRAIN_COLOR = "#1f77b4"
 TEST_COLOR = "#ff7f0e"
@@ -48,7 +48,7 @@ def save_figure(fig, stem, description: str = "", runs=None):
                                 "Software": "grok-or-not"})):
         buf = io.BytesIO()
         fig.savefig(buf, format=ext[1:], metadata=meta, bbox_inches="tight")
-        _atomic_bytes(stem.with_suffix(ext), buf.getvalue())
+        write_bytes(stem.with_suffix(ext), buf.getvalue())
     return [stem.with_suffix(".pdf"), stem.with_suffix(".png")]
 
 

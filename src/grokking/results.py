@@ -27,7 +27,8 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def _atomic_bytes(path, data: bytes):
+def write_bytes(path, data: bytes):
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -45,13 +46,13 @@ def _atomic_bytes(path, data: bytes):
 
 
 def write_json(path, obj):
-    _atomic_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n").encode())
+    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n").encode())
 
 
 def write_npz(path, **arrays):
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    _atomic_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())
 
 
 def write_torch(path, obj):
@@ -59,7 +60,7 @@ def write_torch(path, obj):
 
     buf = io.BytesIO()
     torch.save(obj, buf)
-    _atomic_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())
 
 
 def _jsonable(x):
