@@ -9,6 +9,7 @@ skips its multiply-by-zero work.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import torch
@@ -132,6 +133,7 @@ def _scatter_rows(grad_h: torch.Tensor, idx: torch.Tensor, K: int, p: int) -> to
 
 
 BLOCK_ELEMENTS = 2**21  # rows per block so that a (K, rows, N) activation stays cache-sized (~8 MB)
+SHARED_BLOCK_ELEMENTS = 2**23  # block size of the shared-input path (one row is K*N floats); measured best
 
 
 @torch.no_grad()
@@ -142,10 +144,14 @@ def loss_and_grads(shape: MLPShape, params: dict, m, n, y, loss: str, mask=None,
     temporaries, which is what the stacked grid training spends its time on. Equivalent to
     ``per_model_loss(forward(...)).sum().backward()`` (tested against the nn.Module reference).
     Large stacks are processed in blocks of examples whose gradients are summed, so that the
-    activations stay in cache.
+    activations stay in cache. When all K models see the same inputs (full batch, or a shared batch
+    order), the hidden layer is laid out example-major, (B, K*N), so that the first layer is one
+    embedding-bag over K*N-float rows and its gradient one sparse (one-hot) matrix product.
     """
     if shape.norm != "none":
         raise ValueError("loss_and_grads handles norm 'none' only; use autograd for normalized models")
+    if m.dim() == 1:
+        return _shared_loss_and_grads(shape, params, m, n, y, loss, mask, need_loss)
     U, W = params["U"], params["W"]
     K, N, p = U.shape
     B = m.shape[-1]
@@ -166,6 +172,76 @@ def loss_and_grads(shape: MLPShape, params: dict, m, n, y, loss: str, mask=None,
             if need_loss:
                 value.add_(v)
     return value, grads
+
+
+def _one_hot_pairs(m, n, p):
+    """Sparse (2p, B) CSR matrix with ones at (m_i, i) and (p + n_i, i): the transposed first layer."""
+    B = m.shape[0]
+    cols = torch.arange(B, device=m.device).repeat(2)
+    rows = torch.cat([m, n + p])
+    order = torch.argsort(rows * B + cols)
+    rows, cols = rows[order], cols[order]
+    crow = torch.zeros(2 * p + 1, dtype=torch.long, device=m.device)
+    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=2 * p), 0)
+    ones = torch.ones(2 * B, device=m.device)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": we use only its stable matmul
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, cols, ones, (2 * p, B))
+
+
+def _shared_loss_and_grads(shape, params, m, n, y, loss, mask, need_loss):
+    """``loss_and_grads`` when every model sees the same (m, n): hidden layer laid out (B, K, N)."""
+    U, V, W = params["U"], params["V"], params["W"]
+    K, N, p = U.shape
+    B = m.shape[0]
+    KN = K * N
+    table = torch.cat([U, V], dim=2).permute(2, 0, 1).contiguous().view(2 * p, KN)  # row j: input j of every model
+    pairs = torch.stack([m, n + p], dim=1).reshape(-1)  # flat bags of two (the 1-D form is the fast kernel)
+    W2 = W * 2.0 if shape.activation == "quadratic" else W  # folds d(h^2)/dh = 2h into the back-product
+    rows = max(128, SHARED_BLOCK_ELEMENTS // KN)
+    yk = y.expand(K, -1) if y.dim() == 1 else y
+    g_w = torch.zeros_like(W)
+    g_table = torch.zeros(2 * p, KN, dtype=U.dtype, device=U.device)
+    value = torch.zeros(K, dtype=U.dtype, device=U.device) if need_loss else None
+    for s in range(0, B, rows):
+        e = min(B, s + rows)
+        b = e - s
+        offsets = torch.arange(0, 2 * b, 2, device=m.device)
+        h = F.embedding_bag(pairs[2 * s:2 * e], table, offsets, mode="sum")  # (b, K*N)
+        hk = h.view(b, K, N).transpose(0, 1)  # (K, b, N) view
+        if mask is not None:
+            hk.mul_(mask[:, s:e])
+        a = h * h if shape.activation == "quadratic" else torch.relu(h)
+        ak = a.view(b, K, N).transpose(0, 1)
+        out = torch.bmm(W, ak.transpose(1, 2))  # logits transposed, (K, p, b)
+        target = yk[:, s:e].unsqueeze(1)
+        minus_one = torch.full(target.shape, -1.0, dtype=out.dtype, device=out.device)
+        if loss == "mse":
+            out.scatter_add_(1, target, minus_one)  # residual
+            if need_loss:
+                value.add_(out.pow(2).sum(dim=(1, 2)), alpha=1.0 / (B * p))
+            g_out = out.mul_(2.0 / (B * p))
+        elif loss == "ce":
+            logp = torch.log_softmax(out, dim=1)
+            if need_loss:
+                value.sub_(logp.gather(1, target).sum(dim=(1, 2)), alpha=1.0 / B)
+            g_out = logp.exp_()
+            g_out.scatter_add_(1, target, minus_one)
+            g_out.mul_(1.0 / B)
+        else:
+            raise ValueError(f"loss: {loss!r} is not one of ['mse', 'ce']")
+        g_w.baddbmm_(g_out, ak)
+        g_a = a  # a is not needed any more: dL/da is written over it, in the same (b, K, N) layout
+        torch.bmm(g_out.transpose(1, 2), W2, out=ak)
+        if shape.activation == "quadratic":
+            g_a.mul_(h)
+        else:
+            g_a.mul_(h > 0)
+        if mask is not None:
+            ak.mul_(mask[:, s:e])
+        g_table.addmm_(_one_hot_pairs(m[s:e], n[s:e], p), g_a)
+    g_uv = g_table.view(2 * p, K, N).permute(1, 2, 0)
+    return value, {"U": g_uv[..., :p].contiguous(), "V": g_uv[..., p:].contiguous(), "W": g_w}
 
 
 def _loss_and_grads_block(shape, params, tables, m, n, y, loss, mask, need_loss, B):
