@@ -14,7 +14,7 @@ What the reference shares with the engine is only the *specification* of the ran
   of shape (p, N), both ``normal_(0, sigma)`` with sigma = (16 N)^(-1/3)); a separate test checks
   that these are bitwise the engine's initial weights;
 * dropout masks come from a per-model CPU generator seeded with ``derive_seed(seed, "dropout")``,
-  one (B, N) ``bernoulli_(1 - dp)`` draw divided by (1 - dp) per step;
+  one (B, N) uniform draw per step, a unit kept where the draw is below 1 - dp and scaled by 1/(1 - dp);
 * minibatch order comes from a per-model generator seeded with ``derive_seed(seed, "batch")``:
   ``randperm(n_train)[: nb * bs].view(nb, bs)`` at each epoch start, rows used in order.
 
@@ -135,7 +135,8 @@ def reference_initial_weights(p: int, width: int, seed: int, init_scale: float |
 
 def reference_dropout_mask(gen: torch.Generator, rows: int, width: int, prob: float) -> torch.Tensor:
     keep = 1.0 - prob
-    return torch.empty(rows, width).bernoulli_(keep, generator=gen) / keep
+    u = torch.rand(rows, width, generator=gen)
+    return torch.where(u < keep, 1.0 / keep, 0.0)
 
 
 def reference_loss(logits: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
