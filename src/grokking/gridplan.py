@@ -24,8 +24,11 @@ def _hash(obj, n=10) -> str:
 
 
 def grid_settings(config: dict, grid: str) -> dict:
-    g = dict(config["grid_defaults"])
-    g.update(config["grids"][grid])
+    """grid_defaults overlaid by the grid's own keys; ``settings`` merge key by key (grid wins)."""
+    defaults, own = config["grid_defaults"], config["grids"][grid]
+    g = dict(defaults)
+    g.update(own)
+    g["settings"] = {**(defaults.get("settings") or {}), **(own.get("settings") or {})}
     return g
 
 
