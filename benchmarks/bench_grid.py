@@ -6,7 +6,7 @@ the reference trains the same cells one at a time, each as a plain ``nn.Module``
 full-batch loop evaluated only at the end (what the authors' grid scripts did). Both are timed in the
 same process. Writes JSON (atomically) and prints a table; never asserts anything about timings.
 
-    .venv/bin/python benchmarks/bench_grid.py [--threads 2] [--sizes 97:500:0.5,59:128:0.5] [--stacks 1,4,16,64]
+    .venv/bin/python benchmarks/bench_grid.py [--threads 2] [--sizes 97:500:0.5,59:256:0.5] [--stacks 1,4,16,64]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--sizes", default="97:500:0.5,59:128:0.5", help="comma list of p:width:alpha")
+    ap.add_argument("--sizes", default="97:500:0.5,59:256:0.5", help="comma list of p:width:alpha")
     ap.add_argument("--stacks", default="1,4,16,64")
     ap.add_argument("--steps", type=int, default=10, help="training steps per timed run")
     ap.add_argument("--repeats", type=int, default=3)

@@ -96,6 +96,13 @@ def hidden_preactivation(params: dict, m: torch.Tensor, n: torch.Tensor, tables=
 def forward(shape: MLPShape, params: dict, buffers: dict, m: torch.Tensor, n: torch.Tensor, *,
             train: bool, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Logits (K, B, p). In train mode BatchNorm uses batch statistics and updates ``buffers``."""
+    h = hidden_features(shape, params, buffers, m, n, train=train, mask=mask)
+    return torch.bmm(h, params["W"].transpose(1, 2))
+
+
+def hidden_features(shape: MLPShape, params: dict, buffers: dict, m: torch.Tensor, n: torch.Tensor, *,
+                    train: bool, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """What the output layer W reads, (K, B, N): the activations after dropout and normalization."""
     h = hidden_preactivation(params, m, n)
     if mask is not None:
         h = h * mask
@@ -111,7 +118,7 @@ def forward(shape: MLPShape, params: dict, buffers: dict, m: torch.Tensor, n: to
     elif shape.norm == "layernorm":
         h = F.layer_norm(h, (N,), eps=NORM_EPS) * params["norm_weight"].unsqueeze(1) \
             + params["norm_bias"].unsqueeze(1)
-    return torch.bmm(h, params["W"].transpose(1, 2))
+    return h
 
 
 def per_model_loss(logits: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
