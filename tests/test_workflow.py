@@ -60,6 +60,8 @@ def test_paper_dry_run_lists_every_job(workdir):
     datasets = {(resolve_run(cfg, r)["operation"], resolve_run(cfg, r)["p"]) for r in cfg["runs"]}
     datasets |= {(c["stack"]["operation"], c["stack"]["p"]) for c in chunks.values()}
     assert counts["dataset"] == len(datasets) == 2 and counts["all"] == 1  # addition and multiplication
+    pruned = {r for e in cfg["figures"].values() if e.get("pruning") for r in e["runs"].values()}
+    assert counts["prune_run"] == len(pruned) == 3 and counts["tables"] == 1
     print(f"paper dry run: {sum(counts.values())} jobs in {elapsed:.1f} s")
 
 
@@ -104,6 +106,22 @@ def test_smoke_build_makes_every_figure(smoke_build):
         nb = smoke_build / "results" / "smoke" / "notebooks" / f"{fig}_{entry['slug']}.ipynb"
         assert "papermill" in nb.read_text()
     assert not (smoke_build / "figures" / "paper").exists()  # presets never write into each other
+    for name in ("table1.md", "table1.tex", "table2.md", "table2.tex"):
+        assert "Coexistence" in (smoke_build / "figures" / "smoke" / name).read_text()
+
+
+def test_smoke_pruning_starts_from_the_trained_network(smoke_build):
+    """Pruning nothing must reproduce the run's own final accuracies (two independent code paths)."""
+    for name in ("r1_wd0", "r2_wd5", "r3_wd15"):
+        run = load_run(smoke_build / "results" / "smoke" / "runs" / name)
+        with np.load(smoke_build / "results" / "smoke" / "analysis" / "pruning" / f"{name}.npz") as z:
+            width = run.spec["width"]
+            assert z["lowest_test_acc"].shape == (width,) and z["fraction"][-1] == (width - 1) / width
+            for direction in ("lowest", "highest"):
+                for key in ("train_acc", "test_acc", "corrupted_acc"):
+                    assert abs(z[f"{direction}_{key}"][0] - run.summary[key]) <= 1.5 / run.summary["n_train"], key
+                ipr = z["neuron_ipr"][z[f"{direction}_order"]]
+                assert np.all(np.diff(ipr) >= 0) if direction == "lowest" else np.all(np.diff(ipr) <= 0)
 
 
 def test_smoke_runs_are_complete_and_consistent(smoke_build):

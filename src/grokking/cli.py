@@ -59,6 +59,26 @@ def cmd_merge_grid(a):
     print(f"grid {a.grid}: " + ", ".join(f"{PHASES[i]} {n}" for i, n in enumerate(counts)), file=sys.stderr)
 
 
+def cmd_prune_run(a):
+    from .pruning import prune_saved_run
+
+    _threads(a.threads)
+    out = prune_saved_run(a.run, a.data, a.out, device=a.device)
+    for d in ("lowest", "highest"):
+        print(f"{a.run} pruning {d}-IPR first: test acc {out[f'{d}_test_acc'][0]:.3f} -> "
+              f"{out[f'{d}_test_acc'][len(out['pruned']) // 2]:.3f} at half the neurons", file=sys.stderr)
+
+
+def cmd_tables(a):
+    from pathlib import Path
+
+    from .results import write_bytes
+    from .tables import render
+
+    for name, text in render(json.loads(a.phase_rules) if a.phase_rules else None).items():
+        write_bytes(Path(a.out) / name, text.encode())
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m grokking", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -96,6 +116,17 @@ def main(argv=None):
     m.add_argument("--csv", required=True)
     m.add_argument("--weights", default=None)
     m.set_defaults(func=cmd_merge_grid)
+    r = sub.add_parser("prune-run", help="IPR-ordered pruning sweeps of a finished run")
+    r.add_argument("--run", required=True, help="run directory")
+    r.add_argument("--data", required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--device", default="auto")
+    r.add_argument("--threads", type=int, default=0)
+    r.set_defaults(func=cmd_prune_run)
+    tb = sub.add_parser("tables", help="render Tables 1 and 2 (Markdown, LaTeX)")
+    tb.add_argument("--phase-rules", default=None, help="phase thresholds as JSON")
+    tb.add_argument("--out", required=True, help="directory")
+    tb.set_defaults(func=cmd_tables)
     a = ap.parse_args(argv)
     a.func(a)
 

@@ -116,3 +116,41 @@ def prune_curves(shape: MLPShape, params: dict, buffers: dict, order: torch.Tens
     result = {k: v.cpu().numpy() for k, v in out.items()}
     result["pruned"] = np.arange(N)
     return result
+
+
+DIRECTIONS = {"lowest": True, "highest": False}
+
+
+def prune_saved_run(run_dir, data_path, out_path, *, device="cpu") -> dict:
+    """Both pruning sweeps (lowest-IPR first, highest-IPR first) of a finished run, saved as one npz.
+
+    Arrays: ``<direction>_<metric>`` (N,) for ``CURVE_KEYS``, ``<direction>_order`` (N,), ``pruned``,
+    ``fraction`` (pruned / N), ``neuron_ipr`` (N,) and the scalars ``corruption``, ``n_noise``.
+    """
+    from .results import load_run, write_npz
+    from .runs import check_universe, load_universe
+    from .train import resolve_device
+
+    device = resolve_device(device) if isinstance(device, str) else device
+    run = load_run(run_dir)
+    spec = run.spec
+    universe = load_universe(data_path)
+    check_universe(universe, spec, data_path)
+    split = universe.split(spec["train_fraction"])
+    ckpt = run.checkpoint
+    shape = MLPShape(**ckpt["shape"])
+    params = {k: v.unsqueeze(0).to(device) for k, v in ckpt["params"].items()}
+    buffers = {k: v.unsqueeze(0).to(device) for k, v in ckpt["buffers"].items()}
+    labels, n_noise = split.train_labels(spec["corruption"])
+    ipr = ckpt["neuron_ipr"].unsqueeze(0)
+    out = {"neuron_ipr": ipr[0].numpy(), "corruption": np.float64(spec["corruption"]),
+           "n_noise": np.int64(n_noise)}
+    for direction, lowest in DIRECTIONS.items():
+        order = pruning_order(ipr, lowest)
+        curves = prune_curves(shape, params, buffers, order, split, labels[None], [n_noise], spec["loss"])
+        out.update({f"{direction}_{k}": curves[k][0] for k in CURVE_KEYS})
+        out[f"{direction}_order"] = order[0].numpy()
+        out["pruned"] = curves["pruned"]
+    out["fraction"] = out["pruned"] / shape.width
+    write_npz(out_path, **out)
+    return out

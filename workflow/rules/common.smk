@@ -41,6 +41,7 @@ TRAIN_CODE = code_files("__init__", "__main__", "cli", "config", "tasks", "model
                         "phases", "runs", "results")
 FIGURE_CODE = code_files("__init__", "results", "phases", "plotting")
 RUN_FILES = ("spec.json", "curves.npz", "model.pt", "summary.json")
+TABLE_FILES = ("table1.md", "table1.tex", "table2.md", "table2.tex")
 
 
 def run_spec(name):
@@ -63,8 +64,12 @@ def figure_files(fig):
     return [figure_stem(fig) + ext for ext in (".pdf", ".png")]
 
 
+def pruning_path(run):
+    return f"{RES}/analysis/pruning/{run}.npz"
+
+
 def all_targets():
-    targets = [f"{run_dir(r)}/summary.json" for r in RUNS]
+    targets = [f"{run_dir(r)}/summary.json" for r in RUNS] + [f"{FIG}/{name}" for name in TABLE_FILES]
     for fig in enabled_figures(config):
         targets += figure_files(fig)
         targets += [f"{RES}/grids/{g}.csv" for g in sorted(set(figure_grids(config, fig).values()))]

@@ -5,10 +5,14 @@ FIGS = sorted(config["figures"])
 
 
 def figure_inputs(w):
-    runs = figure_runs(config, w.fig)
+    runs = sorted(set(figure_runs(config, w.fig).values()))
     grids = figure_grids(config, w.fig)
-    return [f"{run_dir(r)}/{f}" for r in sorted(set(runs.values())) for f in RUN_FILES] + \
-        [f"{RES}/grids/{g}{ext}" for g in sorted(set(grids.values())) for ext in (".npz", ".csv")]
+    inputs = [f"{run_dir(r)}/{f}" for r in runs for f in RUN_FILES]
+    inputs += sorted({dataset_path(run_spec(r)) for r in runs})
+    inputs += [f"{RES}/grids/{g}{ext}" for g in sorted(set(grids.values())) for ext in (".npz", ".csv")]
+    if config["figures"][w.fig].get("pruning"):
+        inputs += [pruning_path(r) for r in runs]
+    return inputs
 
 
 def figure_parameters(w):
@@ -19,6 +23,9 @@ def figure_parameters(w):
         "out_stem": figure_stem(w.fig),
         "runs": {panel: run_dir(r) for panel, r in figure_runs(config, w.fig).items()},
         "grids": {panel: f"{RES}/grids/{g}.npz" for panel, g in figure_grids(config, w.fig).items()},
+        "data": {panel: dataset_path(run_spec(r)) for panel, r in figure_runs(config, w.fig).items()},
+        "pruning": {panel: pruning_path(r) for panel, r in figure_runs(config, w.fig).items()}
+        if entry.get("pruning") else {},
         "phase_rules": config["phases"],
     }
     params.update(entry.get("params", {}))
