@@ -53,6 +53,9 @@ def test_paper_preset_pins_the_paper_settings(paper):
     ({"device": "tpu"}, "config key 'device'"),
     ({"ipr": {"mode": "dct"}}, "config key 'ipr.mode': 'dct' is not one of ['rfft', 'fft']"),
     ({"colour": "red"}, "config key '<top level>': unknown key(s) ['colour']"),
+    ({"claims": {"thresholds": {"coexistense": 0.8}}},
+     "config key 'claims.thresholds.coexistense': unknown claim; accepted ids: ["),
+    ({"figures": {"fig06": {"pruning": "yes"}}}, "config key 'figures.fig06.pruning'"),
 ])
 def test_bad_values_are_rejected_with_the_key(paper, mutation, message):
     with pytest.raises(ConfigError) as err:

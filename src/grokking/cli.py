@@ -79,6 +79,22 @@ def cmd_tables(a):
         write_bytes(Path(a.out) / name, text.encode())
 
 
+def cmd_claims(a):
+    from pathlib import Path
+
+    from .claims import CLAIMS, Results, evaluate, to_markdown
+    from .results import write_bytes, write_json
+
+    active = set(a.active.split(",")) if a.active else None
+    chosen = [c for c in CLAIMS if active is None or c.id in active]
+    rows = evaluate(Results(a.results), chosen, json.loads(a.thresholds) if a.thresholds else None)
+    write_json(a.json, {"preset": a.preset, "passed": sum(r["passed"] for r in rows), "total": len(rows),
+                        "not_built_in_this_preset": sorted(c.id for c in CLAIMS if c not in chosen),
+                        "claims": rows})
+    write_bytes(Path(a.md), to_markdown(rows, a.preset).encode())
+    print(f"claims: {sum(r['passed'] for r in rows)} of {len(rows)} pass", file=sys.stderr)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m grokking", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -127,6 +143,14 @@ def main(argv=None):
     tb.add_argument("--phase-rules", default=None, help="phase thresholds as JSON")
     tb.add_argument("--out", required=True, help="directory")
     tb.set_defaults(func=cmd_tables)
+    cl = sub.add_parser("claims", help="evaluate the paper's claims on a preset's results")
+    cl.add_argument("--results", required=True, help="results/<preset> directory")
+    cl.add_argument("--preset", default="")
+    cl.add_argument("--active", default="", help="comma list of claim ids (default: all)")
+    cl.add_argument("--thresholds", default=None, help="JSON {claim id: threshold}")
+    cl.add_argument("--json", required=True)
+    cl.add_argument("--md", required=True)
+    cl.set_defaults(func=cmd_claims)
     a = ap.parse_args(argv)
     a.func(a)
 

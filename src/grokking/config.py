@@ -76,6 +76,12 @@ def _semantic_errors(config: dict) -> list[str]:
     from .tasks import noise_count, train_size  # numpy only
 
     errs = []
+    from .claims import CLAIMS  # numpy only
+
+    known = sorted(c.id for c in CLAIMS)
+    for cid in (config.get("claims") or {}).get("thresholds") or {}:
+        if cid not in known:
+            errs.append(f"config key 'claims.thresholds.{cid}': unknown claim; accepted ids: {known}")
     runs = config.get("runs", {})
     for name in runs:
         spec = resolve_run(config, name)

@@ -40,3 +40,42 @@ rule tables:
         outdir=FIG,
     shell:
         "{PYTHON} -m grokking tables --phase-rules {params.rules:q} --out {params.outdir}"
+
+
+def active_claims():
+    """Claims whose inputs this preset builds: grids of enabled figures, pruning of enabled pruning figures."""
+    from grokking.claims import CLAIMS
+
+    figs = enabled_figures(config)
+    grids = {g for f in figs for g in figure_grids(config, f).values()}
+    pruned = {r for f in figs if config["figures"][f].get("pruning") for r in figure_runs(config, f).values()}
+    return [c for c in CLAIMS
+            if set(c.grids) <= grids and set(c.pruning) <= pruned and set(c.runs) <= set(RUNS)]
+
+
+def claim_inputs(w):
+    claims = active_claims()
+    runs = sorted({r for c in claims for r in c.runs})
+    inputs = [f"{run_dir(r)}/{f}" for r in runs for f in RUN_FILES]
+    inputs += sorted({dataset_path(run_spec(r)) for r in runs})
+    inputs += sorted({f"{RES}/grids/{g}.npz" for c in claims for g in c.grids})
+    inputs += sorted({pruning_path(r) for c in claims for r in c.pruning})
+    return inputs
+
+
+rule claims:
+    """The claims report: each claim of the paper as a measured value against a threshold."""
+    input:
+        results=claim_inputs,
+        code=code_files("__init__", "claims", "results", "phases", "models", "runs", "tasks"),
+    output:
+        json=f"{RES}/claims.json",
+        md=f"{FIG}/claims.md",
+    log:
+        f"{RES}/logs/claims.log",
+    params:
+        active=lambda w: ",".join(c.id for c in active_claims()),
+        thresholds=json.dumps(config.get("claims", {}).get("thresholds", {}), sort_keys=True),
+    shell:
+        "{PYTHON} -m grokking claims --results {RES} --preset {PRESET} --active {params.active:q} "
+        "--thresholds {params.thresholds:q} --json {output.json} --md {output.md} > {log} 2>&1"

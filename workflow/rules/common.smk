@@ -70,6 +70,7 @@ def pruning_path(run):
 
 def all_targets():
     targets = [f"{run_dir(r)}/summary.json" for r in RUNS] + [f"{FIG}/{name}" for name in TABLE_FILES]
+    targets += [f"{RES}/claims.json", f"{FIG}/claims.md"]
     for fig in enabled_figures(config):
         targets += figure_files(fig)
         targets += [f"{RES}/grids/{g}.csv" for g in sorted(set(figure_grids(config, fig).values()))]
