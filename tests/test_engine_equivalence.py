@@ -395,6 +395,24 @@ def test_reference_dropout_mask_matches_engine_helper():
         assert torch.equal(reference_dropout_mask(g1, 5, 11, prob), dropout_mask(g2, (5, 11), prob, "cpu"))
 
 
+def test_stacked_dropout_masks_match_each_model_alone():
+    """One pass for the whole stack draws, per model, what that model's own generator draws alone;
+    models without dropout get ones, and reusing the draw buffer changes nothing."""
+    from grokking.models import stacked_dropout_masks
+
+    probs = (0.3, 0.0, 0.9, 0.6)
+    seeds = {k: derive_seed(11 + k, "dropout") for k, q in enumerate(probs) if q > 0}
+    gens = {k: torch.Generator().manual_seed(s) for k, s in seeds.items()}
+    alone = {k: torch.Generator().manual_seed(s) for k, s in seeds.items()}
+    buf = None
+    for _ in range(3):
+        masks, buf = stacked_dropout_masks(gens, probs, 6, 13, "cpu", buf)
+        assert masks.shape == (4, 6, 13)
+        for k, q in enumerate(probs):
+            want = dropout_mask(alone[k], (6, 13), q, "cpu") if q > 0 else torch.ones(6, 13)
+            assert torch.equal(masks[k], want), k
+
+
 def test_reference_itself_drifts_measurably():
     """Guard against a vacuous comparison: training moves the weights far beyond the tolerance."""
     split = Universe.build("add", P).split(ALPHA)

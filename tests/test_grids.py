@@ -108,18 +108,25 @@ def test_merge_places_cells_and_classifies(small):
     assert out["phase"].dtype == np.int8
 
 
-def test_blocked_gradients_equal_the_whole_batch(monkeypatch):
-    """Large stacks sum gradients over blocks of examples; the result must not change."""
+@pytest.mark.parametrize("batch_size", [None, 400])
+def test_blocked_gradients_equal_the_whole_batch(monkeypatch, batch_size):
+    """Large stacks sum gradients over blocks of examples; the result must not change.
+
+    Full batch takes the shared-input path (blocks of >= 128 examples), a minibatch with per-model
+    batch orders the per-model path (blocks of >= 256 examples); both are cut into several blocks here.
+    """
     import grokking.models as models
     from grokking.models import MLPShape
     from grokking.train import ModelSettings, StackSettings, train
 
-    split = Universe.build("add", 23).split(0.8)  # 423 training pairs: two blocks of <= 256 rows
-    settings = StackSettings(MLPShape(23, 16), steps=40, log_steps=(10, 40))
+    split = Universe.build("add", 23).split(0.8)  # 423 training pairs
+    settings = StackSettings(MLPShape(23, 16), steps=40, log_steps=(10, 40), batch_size=batch_size)
     cells = [ModelSettings(corruption=0.3, weight_decay=wd, dropout=dp, seed=s)
              for wd, dp, s in ((0.0, 0.0, 1), (5.0, 0.3, 2), (1.0, 0.0, 3))]
     whole = train(split, settings, cells, device="cpu", progress=False)
     monkeypatch.setattr(models, "BLOCK_ELEMENTS", 1)
+    monkeypatch.setattr(models, "SHARED_BLOCK_ELEMENTS", 1)
+    assert models.shared_block_rows(3, 16, "cpu") == 128
     blocked = train(split, settings, cells, device="cpu", progress=False)
     for key in whole.params:
         np.testing.assert_allclose(blocked.params[key], whole.params[key], rtol=1e-4, atol=1e-6, err_msg=key)

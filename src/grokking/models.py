@@ -74,6 +74,22 @@ def dropout_mask(gen: torch.Generator, shape, prob: float, device) -> torch.Tens
     return torch.empty(shape, device=device).uniform_(0.0, 1.0, generator=gen).lt_(keep).div_(keep)
 
 
+def stacked_dropout_masks(gens: dict, probs, B: int, N: int, device, buf=None):
+    """Masks (K, B, N) for K stacked models in one pass: model k draws from ``gens[k]`` exactly what
+    ``dropout_mask(gens[k], (B, N), probs[k], device)`` draws, models without a generator get ones.
+
+    ``buf`` holds the uniform draws between calls (pass back the returned one): rows of models
+    without dropout stay zero, so that one ``where`` turns the whole stack into masks.
+    """
+    K = len(probs)
+    if buf is None or buf.shape != (K, B, N):
+        buf = torch.zeros(K, B, N, device=device)
+    for k, gen in gens.items():
+        buf[k].uniform_(0.0, 1.0, generator=gen)
+    keep = torch.tensor([1.0 - float(q) for q in probs], dtype=buf.dtype, device=device).view(K, 1, 1)
+    return torch.where(buf < keep, 1.0 / keep, 0.0), buf
+
+
 def input_tables(params: dict):
     """U and V as (K*p, N) row tables, so that the first layer is one row gather per operand."""
     U, V = params["U"], params["V"]
@@ -142,7 +158,14 @@ def _scatter_rows(grad_h: torch.Tensor, idx: torch.Tensor, K: int, p: int) -> to
 
 
 BLOCK_ELEMENTS = 2**21  # rows per block so that a (K, rows, N) activation stays cache-sized (~8 MB)
-SHARED_BLOCK_ELEMENTS = 2**23  # block size of the shared-input path (one row is K*N floats); measured best
+SHARED_BLOCK_ELEMENTS = 2**23  # block size of the shared-input path on CPU (one row is K*N floats); measured best
+SHARED_BLOCK_ELEMENTS_GPU = 2**28  # on a GPU, blocks only cut memory: 1 GiB per float32 activation buffer
+
+
+def shared_block_rows(K: int, N: int, device) -> int:
+    """Examples per block of the shared-input path on ``device``."""
+    budget = SHARED_BLOCK_ELEMENTS_GPU if torch.device(device).type == "cuda" else SHARED_BLOCK_ELEMENTS
+    return max(128, budget // (K * N))
 
 
 @torch.no_grad()
@@ -190,8 +213,8 @@ def _one_hot_pairs(m, n, p):
     rows = torch.cat([m, n + p])
     order = torch.argsort(rows * B + cols)
     rows, cols = rows[order], cols[order]
-    crow = torch.zeros(2 * p + 1, dtype=torch.long, device=m.device)
-    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=2 * p), 0)
+    # Row pointers by binary search in the sorted rows: no device-to-host sync (bincount would need one).
+    crow = torch.searchsorted(rows, torch.arange(2 * p + 1, device=m.device))
     ones = torch.ones(2 * B, device=m.device)
     with warnings.catch_warnings():  # "sparse CSR support is in beta": we use only its stable matmul
         warnings.simplefilter("ignore", UserWarning)
@@ -207,7 +230,7 @@ def _shared_loss_and_grads(shape, params, m, n, y, loss, mask, need_loss):
     table = torch.cat([U, V], dim=2).permute(2, 0, 1).contiguous().view(2 * p, KN)  # row j: input j of every model
     pairs = torch.stack([m, n + p], dim=1).reshape(-1)  # flat bags of two (the 1-D form is the fast kernel)
     W2 = W * 2.0 if shape.activation == "quadratic" else W  # folds d(h^2)/dh = 2h into the back-product
-    rows = max(128, SHARED_BLOCK_ELEMENTS // KN)
+    rows = shared_block_rows(K, N, U.device)
     yk = y.expand(K, -1) if y.dim() == 1 else y
     g_w = torch.zeros_like(W)
     g_table = torch.zeros(2 * p, KN, dtype=U.dtype, device=U.device)

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from . import metrics
-from .models import (MLPShape, dropout_mask, forward, init_buffers, init_weights, loss_and_grads, per_model_loss,
-                     stack)
+from .models import (MLPShape, forward, init_buffers, init_weights, loss_and_grads, per_model_loss, stack,
+                     stacked_dropout_masks)
 from .tasks import Split
 
 CURVE_KEYS = ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc", "full_acc",
@@ -228,6 +228,7 @@ def train(split: Split, settings: StackSettings, models: list[ModelSettings], *,
     drop_idx = [k for k, ms in enumerate(models) if ms.dropout > 0]
     drop_gens = {k: torch.Generator(device=dev).manual_seed(derive_seed(models[k].seed, "dropout"))
                  for k in drop_idx}
+    drop_probs, drop_buf = [ms.dropout for ms in models], None
     batch_seeds = [derive_seed(ms.seed, "batch") for ms in models]
     shared_order = len(set(batch_seeds)) == 1  # identical seeds -> identical schedules: draw once
     batch_gens = [torch.Generator().manual_seed(s) for s in (batch_seeds[:1] if shared_order else batch_seeds)]
@@ -263,9 +264,7 @@ def train(split: Split, settings: StackSettings, models: list[ModelSettings], *,
         B = m_b.shape[-1]
         mask = None
         if drop_idx:
-            mask = torch.ones(K, B, shape.width, device=dev)
-            for k in drop_idx:
-                mask[k] = dropout_mask(drop_gens[k], (B, shape.width), models[k].dropout, dev)
+            mask, drop_buf = stacked_dropout_masks(drop_gens, drop_probs, B, shape.width, dev, drop_buf)
         logging = step == log_steps[li]
         if manual:
             batch_loss, grads = loss_and_grads(shape, params, m_b, n_b, y_b, settings.loss, mask, need_loss=logging)

@@ -1,0 +1,180 @@
+"""Wall time of a preset's phase-diagram grids, trained chunk by chunk on one device (the GPU timing).
+
+The chunks are exactly the DAG's (``gridplan.plan``), trained with the same ``grids.train_chunk`` as the
+``train_grid_chunk`` rule, one after another on one device, as Snakemake with ``--resources gpu=1`` runs
+them. Two steps, because a GPU machine may lack the workflow's own dependencies (jsonschema, snakemake):
+
+    # 1. where the workflow is installed: the chunk plan of some grids (JSON)
+    .venv/bin/python benchmarks/bench_gpu_grid.py plan --configfile config/config.yaml --grids wd dropout \\
+        --out benchmarks/out/fig03_paper_plan.json
+    # 2. on the GPU machine (needs torch, numpy, tqdm, pyyaml): train them, write timings as JSON
+    python benchmarks/bench_gpu_grid.py run --plan benchmarks/out/fig03_paper_plan.json \\
+        --data-dir results/paper/data --out bench_gpu.json [--chunks-dir DIR] [--check] [--budget-s 540]
+
+``--check`` first trains a few cells of the first chunk for a few steps on the CPU and on the device
+and reports how far their curves and weights differ. ``--budget-s`` stops starting new chunks once
+that much time has passed (the JSON says how many cells were done). Never asserts timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+
+def _deep_update(base, over):
+    """Overlay ``over`` on ``base`` key by key, as Snakemake merges --configfile overlays."""
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _deep_update(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def cmd_plan(a):
+    import yaml
+
+    from grokking.config import validate
+    from grokking.gridplan import chunks_of_grid, plan
+
+    config = {}
+    for path in a.configfile:
+        with open(path) as fh:
+            _deep_update(config, yaml.safe_load(fh))
+    if a.chunk_size:
+        config["grid_defaults"]["chunk_size"] = a.chunk_size
+        for g in config.get("grids", {}).values():
+            g.pop("chunk_size", None)
+    validate(config)
+    chunks = plan(config)
+    names = sorted({c for g in a.grids for c in chunks_of_grid(config, g, chunks)})
+    out = {"preset": config["preset"], "grids": a.grids, "chunk_size": config["grid_defaults"]["chunk_size"], "keep_weights": config["grid_defaults"]["keep_weights"],
+           "chunks": {n: chunks[n] for n in names}}
+    cells = sum(len(chunks[n]["cells"]) for n in names)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(out, sort_keys=True))
+    print(f"{len(names)} chunks, {cells} cells -> {a.out}")
+
+
+def _data(data_dir, stack):
+    return Path(data_dir) / f"{stack['operation']}_p{stack['p']}.npz"
+
+
+def _check(chunk, data_dir, device, n_cells=4, steps=200):
+    """Few cells, few steps on the CPU and on the device: the largest differences."""
+    import numpy as np
+
+    from grokking.grids import train_chunk
+
+    # Cells without dropout: a CUDA generator draws other masks than a CPU one, so dropout cells
+    # follow different (equally valid) trajectories on the two devices.
+    plain = [c for c in chunk["cells"] if float(c[1]["dropout"]) == 0.0][:n_cells]
+    small = {"stack": dict(chunk["stack"], steps=steps, log_every=steps // 4), "cells": plain}
+    tmp = Path("/tmp/bench_gpu_check")
+    tmp.mkdir(exist_ok=True)
+    cpu = train_chunk(small, _data(data_dir, small["stack"]), tmp / "cpu.npz", device="cpu", progress=False)
+    dev = train_chunk(small, _data(data_dir, small["stack"]), tmp / "dev.npz", device=device, progress=False)
+    out = {"cells": len(plain), "steps": steps, "train_fraction": small["stack"]["train_fraction"], "cpu_seconds": cpu.seconds, "device_seconds": dev.seconds}
+    for key in ("train_acc", "test_acc", "train_loss"):
+        out[f"max_abs_diff_{key}"] = float(np.nanmax(np.abs(cpu.curves[key] - dev.curves[key])))
+    out["max_rel_diff_weights"] = max(
+        float(np.linalg.norm((cpu.params[k] - dev.params[k]).numpy()) / np.linalg.norm(cpu.params[k].numpy()))
+        for k in cpu.params)
+    return out
+
+
+def _summary(info, rows, start, dev, torch):
+    total = time.perf_counter() - start
+    info.update({"chunks": rows, "chunks_done": len(rows), "cells_done": sum(r["cells"] for r in rows),
+                 "wall_seconds": total,
+                 "model_steps_per_second": sum(r["cells"] * r["steps"] for r in rows) / total if rows else None})
+    if dev.type == "cuda":
+        info["max_memory_allocated_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
+    return total
+
+
+def cmd_run(a):
+    import torch
+
+    from grokking.grids import train_chunk
+    from grokking.results import write_json
+    from grokking.train import resolve_device
+
+    job = json.loads(Path(a.plan).read_text())
+    chunks = job["chunks"]
+    names = sorted(chunks)
+    if a.only:
+        names = [n for n in names if any(n.startswith(o) for o in a.only)]
+    if a.largest_first:  # by training-set size: a run stopped by --budget-s leaves the cheap chunks
+        names.sort(key=lambda n: -chunks[n]["stack"]["train_fraction"])
+    dev = resolve_device(a.device)
+    info = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "torch": torch.__version__, "python": platform.python_version(), "device": str(dev),
+            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
+            "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if dev.type == "cuda" else None,
+            "threads": torch.get_num_threads(), "plan": a.plan, "grids": job["grids"], "chunk_size": job.get("chunk_size"), "preset": job["preset"],
+            "chunks_planned": len(names), "cells_planned": sum(len(chunks[n]["cells"]) for n in names)}
+    if a.check:
+        with_plain = [n for n in names if any(float(c[1]["dropout"]) == 0.0 for c in chunks[n]["cells"])]
+        info["check"] = _check(chunks[with_plain[len(with_plain) // 2]], a.data_dir, dev)
+        print("check:", json.dumps(info["check"]), flush=True)
+    rows = []
+    out_dir = Path(a.chunks_dir) if a.chunks_dir else Path("/tmp/bench_gpu_chunks")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for i, name in enumerate(names):
+        if a.budget_s and time.perf_counter() - start > a.budget_s:
+            print(f"budget of {a.budget_s} s reached: {i} of {len(names)} chunks done", flush=True)
+            break
+        ch = chunks[name]
+        t0 = time.perf_counter()
+        res = train_chunk(ch, _data(a.data_dir, ch["stack"]), out_dir / f"{name}.npz", device=dev,
+                          progress=False, keep_weights=job["keep_weights"], desc=name)
+        wall = time.perf_counter() - t0
+        K, steps = len(ch["cells"]), ch["stack"]["steps"]
+        rows.append({"chunk": name, "train_fraction": ch["stack"]["train_fraction"], "cells": K, "steps": steps,
+                     "train_seconds": res.seconds, "wall_seconds": wall,
+                     "ms_per_model_step": res.seconds / (K * steps) * 1e3})
+        print(f"[{time.perf_counter() - start:7.1f} s] {name}: K={K} {res.seconds:.1f} s "
+              f"({rows[-1]['ms_per_model_step']:.3f} ms per model-step)", flush=True)
+        _summary(info, rows, start, dev, torch)
+        write_json(a.out, info)  # after every chunk: a run stopped from outside still leaves its numbers
+    total = _summary(info, rows, start, dev, torch)
+    done = info["cells_done"]
+    write_json(a.out, info)
+    print(f"{len(rows)} chunks, {done} of {info['cells_planned']} cells in {total:.1f} s on {info['device_name']}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("plan", help="write the chunk plan of some grids")
+    p.add_argument("--configfile", nargs="+", default=[str(REPO / "config" / "config.yaml")])
+    p.add_argument("--grids", nargs="+", required=True)
+    p.add_argument("--chunk-size", type=int, default=None, help="override grid_defaults.chunk_size (all grids)")
+    p.add_argument("--out", required=True)
+    r = sub.add_parser("run", help="train a plan's chunks on one device and time them")
+    r.add_argument("--plan", required=True)
+    r.add_argument("--data-dir", required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--device", default="auto")
+    r.add_argument("--chunks-dir", default=None, help="keep the chunk npz files here (default: a temp dir)")
+    r.add_argument("--only", nargs="*", default=None, help="chunk name prefixes to run (e.g. a0500)")
+    r.add_argument("--largest-first", action="store_true", help="train the largest alpha first")
+    r.add_argument("--check", action="store_true", help="compare a few cells on CPU and device first")
+    r.add_argument("--budget-s", type=float, default=None, help="start no new chunk after this many seconds")
+    a = ap.parse_args(argv)
+    cmd_plan(a) if a.cmd == "plan" else cmd_run(a)
+
+
+if __name__ == "__main__":
+    main()
