@@ -28,8 +28,13 @@ def fake_run(train, test, corrupted, phase, xi=0.35, p=97, max_train=1.0, norm_w
 
 
 class FakeResults:
-    def __init__(self, runs=None, grids=None, pruning=None):
-        self.runs, self.grids, self.prunings = runs or {}, grids or {}, pruning or {}
+    def __init__(self, runs=None, grids=None, pruning=None, widths=None):
+        self.runs, self.grids, self.prunings, self.widths = runs or {}, grids or {}, pruning or {}, widths
+
+    def width_sweep(self):
+        if self.widths is None:
+            raise FileNotFoundError("no width sweep")
+        return self.widths
 
     def run(self, name):
         if name not in self.runs:
@@ -134,3 +139,46 @@ def test_markdown_escapes_pipes_in_claim_text():
     line = [x for x in to_markdown(rows).splitlines() if x.startswith("| Fig 5c")][0]
     assert "\\|gamma_k\\|" in line
     assert len(line.replace("\\|", "").split("|")) == 8  # six cells
+
+
+def width_summary(required, generalized, total=4):
+    widths = np.asarray([500, 1000, 2000, 4000])
+    required = np.asarray(required, dtype=float)
+    return {"widths": widths, "required_mean": required, "prunable_pct_mean": 100 * (widths - required) / widths,
+            "seeds_generalized": np.asarray(generalized), "seeds_total": np.full(4, total)}
+
+
+WIDTH_CLAIMS = [BY_ID[i] for i in ("width_generalizes", "width_required_sublinear", "width_prunable_grows")]
+
+
+def test_width_claims_pass_when_required_neurons_grow_sublinearly():
+    rows = {r["id"]: r for r in evaluate(FakeResults(widths=width_summary([100, 140, 200, 280], [4, 4, 3, 4])),
+                                         WIDTH_CLAIMS)}
+    assert all(r["passed"] for r in rows.values()), rows
+    assert rows["width_required_sublinear"]["value"] == pytest.approx(np.log2(2.8) / 3, rel=0.05)
+    assert rows["width_prunable_grows"]["value"] == pytest.approx(1.0)
+    assert rows["width_generalizes"]["value"] == pytest.approx(0.75)
+
+
+def test_width_claims_fail_when_required_neurons_grow_linearly():
+    rows = {r["id"]: r for r in evaluate(FakeResults(widths=width_summary([250, 500, 1000, 2000], [4, 1, 4, 4])),
+                                         WIDTH_CLAIMS)}
+    assert not any(r["passed"] for r in rows.values()), rows
+    assert rows["width_required_sublinear"]["value"] == pytest.approx(1.0)
+    assert rows["width_generalizes"]["value"] == pytest.approx(0.25)
+    missing = evaluate(FakeResults(), WIDTH_CLAIMS[:1])[0]
+    assert not missing["passed"] and "no width sweep" in missing["error"]
+
+
+def test_require_all_fails_the_claims_command_after_writing_the_report(tmp_path):
+    """The quick preset sets claims.require_all: a failing claim must fail the build, with the reason."""
+    from grokking import cli
+
+    args = ["claims", "--results", str(tmp_path), "--preset", "quick", "--active", "coexistence",
+            "--json", str(tmp_path / "c.json"), "--md", str(tmp_path / "c.md")]
+    cli.main(args)  # without the flag a failing claim is reported, not fatal
+    assert "0 of 1 claims pass." in (tmp_path / "c.md").read_text()
+    with pytest.raises(SystemExit) as err:
+        cli.main(args + ["--require-all"])
+    assert "1 failed (coexistence)" in str(err.value) and "claims.require_all" in str(err.value)
+    assert (tmp_path / "c.json").exists()

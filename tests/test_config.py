@@ -56,6 +56,12 @@ def test_paper_preset_pins_the_paper_settings(paper):
     ({"claims": {"thresholds": {"coexistense": 0.8}}},
      "config key 'claims.thresholds.coexistense': unknown claim; accepted ids: ["),
     ({"figures": {"fig06": {"pruning": "yes"}}}, "config key 'figures.fig06.pruning'"),
+    ({"width_sweep": {"retention": {"metric": "corrupted_acc"}}},
+     "config key 'width_sweep.retention.metric': 'corrupted_acc' is not one of ['test_acc', 'full_acc', "
+     "'train_acc', 'uncorrupted_acc']"),
+    ({"width_sweep": {"retention": {"rule": "median"}}}, "config key 'width_sweep.retention.rule'"),
+    ({"width_sweep": {"widths": [500]}}, "config key 'width_sweep.widths'"),
+    ({"claims": {"require_all": "yes"}}, "config key 'claims.require_all'"),
 ])
 def test_bad_values_are_rejected_with_the_key(paper, mutation, message):
     with pytest.raises(ConfigError) as err:
@@ -69,3 +75,24 @@ def test_resolve_run_overlays_defaults(paper):
     assert spec["pair_seed"] == 420 and spec["label_seed"] == 0 and spec["ipr_mode"] == "rfft"
     with pytest.raises(ConfigError, match="run 'nope' is not defined"):
         resolve_run(paper, "nope")
+
+
+def test_a_width_sweep_figure_needs_the_width_sweep_settings(paper):
+    cfg = copy.deepcopy(paper)
+    del cfg["width_sweep"]
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert "config key 'figures.fig32.width_sweep': the figure needs the top-level 'width_sweep'" in str(err.value)
+
+
+def test_paper_width_sweep_is_the_papers(paper):
+    from grokking.gridplan import width_sweep_jobs
+
+    jobs = width_sweep_jobs(paper)
+    widths = sorted({j["spec"]["width"] for j in jobs.values()})
+    assert len(widths) == 20 and widths[0] == 500 and widths[-1] == 10000
+    assert all(b / a == pytest.approx(20 ** (1 / 19), rel=0.01) for a, b in zip(widths, widths[1:]))
+    assert sum(len(j["seeds"]) for j in jobs.values()) == 800
+    spec = next(iter(jobs.values()))["spec"]
+    assert (spec["train_fraction"], spec["corruption"], spec["lr"], spec["weight_decay"], spec["loss"],
+            spec["steps"], spec["p"]) == (0.5, 0.35, 0.005, 1.0, "mse", 2000, 97)

@@ -62,6 +62,9 @@ def test_paper_dry_run_lists_every_job(workdir):
     assert counts["dataset"] == len(datasets) == 2 and counts["all"] == 1  # addition and multiplication
     pruned = {r for e in cfg["figures"].values() if e.get("pruning") for r in e["runs"].values()}
     assert counts["prune_run"] == len(pruned) == 3 and counts["tables"] == 1
+    ws = cfg["width_sweep"]
+    assert counts["train_width_job"] == len(ws["widths"]) * -(-ws["seeds"] // ws["seeds_per_job"]) == 20
+    assert counts["merge_width_sweep"] == 1 and counts["claims"] == 1
     print(f"paper dry run: {sum(counts.values())} jobs in {elapsed:.1f} s")
 
 
@@ -141,3 +144,18 @@ def test_smoke_build_is_up_to_date_afterwards(smoke_build):
     res = snakemake(smoke_build, "-n", "--configfile", "config/smoke.yaml")
     assert res.returncode == 0
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_smoke_width_sweep_prunes_the_trained_networks(smoke_build):
+    """Pruning nothing reproduces each seed's own final test accuracy, and the summary follows the jobs."""
+    root = smoke_build / "results" / "smoke" / "analysis"
+    with np.load(root / "width_sweep.npz") as z:
+        summary = {k: z[k] for k in z.files}
+    smoke = yaml.safe_load(open(smoke_build / "config" / "smoke.yaml"))["width_sweep"]
+    assert summary["widths"].tolist() == smoke["widths"]
+    for w in smoke["widths"]:
+        with np.load(root / "width_sweep" / "jobs" / f"w{w:05d}_s1-{smoke['seeds']}.npz") as z:
+            assert z["pruned_test_acc"].shape == (smoke["seeds"], w)
+            np.testing.assert_allclose(z["pruned_test_acc"][:, 0], z["final_test_acc"], atol=0.01)  # argmax ties
+    rows = (root / "width_sweep.csv").read_text().splitlines()
+    assert rows[0].startswith("width,seed,") and len(rows) == 1 + len(smoke["widths"]) * smoke["seeds"]

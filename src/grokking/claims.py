@@ -33,6 +33,7 @@ class Claim:
     runs: tuple = ()  # inputs it reads, so that the workflow can list them
     grids: tuple = ()
     pruning: tuple = ()
+    width_sweep: bool = False
 
 
 class Results:
@@ -63,6 +64,13 @@ class Results:
                 return {k: z[k] for k in z.files}
 
         return self._get(("pruning", name), load)
+
+    def width_sweep(self) -> dict:
+        def load():
+            with np.load(self.root / "analysis" / "width_sweep.npz") as z:
+                return {k: z[k] for k in z.files}
+
+        return self._get(("width_sweep",), load)
 
     def data(self, name):
         """The dataset split and training labels a run was trained on."""
@@ -113,8 +121,21 @@ def _ipr_median_steps(*runs):
     return f
 
 
+def _ranks(x):
+    """Ranks with ties averaged (so that a constant series has no spurious order)."""
+    x = np.asarray(x, dtype=float)
+    ranks = np.empty(len(x))
+    ranks[np.argsort(x, kind="stable")] = np.arange(len(x))
+    for v in np.unique(x):
+        ranks[x == v] = ranks[x == v].mean()
+    return ranks
+
+
 def _spearman(x, y):
-    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    """Spearman rank correlation; NaN when either series is constant."""
+    rx, ry = _ranks(x), _ranks(y)
+    if np.ptp(rx) == 0 or np.ptp(ry) == 0:
+        return math.nan
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
@@ -155,26 +176,37 @@ def _logit_order(run, examples, corrupted_wins):
     """Fraction of the first corrupted examples (corrupted label != true) whose corrupted-label logit
     is above (``corrupted_wins``) or below the true-label logit."""
     def f(r):
-        import torch
-
-        from .models import MLPShape, forward
-
-        split, (labels, n_noise) = r.data(run)
-        true = np.asarray(split.train_true)
-        idx = [i for i in range(n_noise) if labels[i] != true[i]][:examples]
-        if not idx:
+        split, (labels, _) = r.data(run)
+        idx = split.corrupted_examples(r.run(run).spec["corruption"], examples)
+        if not len(idx):
             return math.nan
-        ck = r.run(run).checkpoint
-        params = {k: v.unsqueeze(0) for k, v in ck["params"].items()}
-        buffers = {k: v.unsqueeze(0) for k, v in ck["buffers"].items()}
-        m = torch.as_tensor(np.asarray(split.train_m)[idx])
-        n = torch.as_tensor(np.asarray(split.train_n)[idx])
-        with torch.no_grad():
-            z = forward(MLPShape(**ck["shape"]), params, buffers, m, n, train=False)[0].numpy()
+        z = r.run(run).logits(np.asarray(split.train_m)[idx], np.asarray(split.train_n)[idx])
         rows = np.arange(len(idx))
-        wins = z[rows, labels[idx]] > z[rows, true[idx]]
+        wins = z[rows, labels[idx]] > z[rows, np.asarray(split.train_true)[idx]]
         return float(np.mean(wins if corrupted_wins else ~wins))
     return f
+
+
+def _width_slope(r):
+    """Log-log slope of the mean required neurons against width (least squares; 1 = linear growth)."""
+    d = r.width_sweep()
+    ok = np.isfinite(d["required_mean"]) & (d["required_mean"] > 0)
+    if ok.sum() < 2:
+        return math.nan
+    return float(np.polyfit(np.log(d["widths"][ok]), np.log(d["required_mean"][ok]), 1)[0])
+
+
+def _width_prunable_trend(r):
+    """Spearman correlation of width and the mean prunable percentage."""
+    d = r.width_sweep()
+    ok = np.isfinite(d["prunable_pct_mean"])
+    return _spearman(d["widths"][ok], d["prunable_pct_mean"][ok]) if ok.sum() >= 2 else math.nan
+
+
+def _width_generalized(r):
+    """Smallest fraction of seeds, over widths, whose unpruned network meets the retention criterion."""
+    d = r.width_sweep()
+    return float(np.min(d["seeds_generalized"] / d["seeds_total"]))
 
 
 def _grid_phases(*grids):
@@ -266,6 +298,15 @@ CLAIMS = (
     Claim("logits_full_inversion", "Fig 23", "Full Inversion: the corrupted label's logit is suppressed",
           "R3: fraction of the first 4 corrupted examples with corrupted logit < true logit", ">=", 1.0,
           _logit_order("r3_wd15", 4, False), runs=("r3_wd15",)),
+    Claim("width_generalizes", "Fig 32", "The width-sweep networks (alpha 0.5, xi 0.35, wd 1) generalize",
+          "smallest fraction of seeds, over widths, meeting the retention criterion before pruning", ">=", 0.75,
+          _width_generalized, width_sweep=True),
+    Claim("width_required_sublinear", "Fig 32a", "The neurons required to keep generalizing grow sub-linearly "
+          "with width", "log-log slope of mean required neurons against width", "<", 0.9, _width_slope,
+          width_sweep=True),
+    Claim("width_prunable_grows", "Fig 32b", "So the prunable percentage of low-IPR neurons grows with width",
+          "Spearman correlation of width and mean prunable percentage", ">=", 0.6, _width_prunable_trend,
+          width_sweep=True),
     Claim("all_phases", "Fig 3", "Regularization produces six phases", "distinct phases in the weight-decay "
           "and dropout grids", "==", 6.0, _grid_phases("wd", "dropout"), grids=("wd", "dropout")),
     Claim("memorization_corner", "Fig 3a", "Little data and much corruption give Memorization",

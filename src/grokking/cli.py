@@ -69,6 +69,27 @@ def cmd_prune_run(a):
               f"{out[f'{d}_test_acc'][len(out['pruned']) // 2]:.3f} at half the neurons", file=sys.stderr)
 
 
+def cmd_width_job(a):
+    import numpy as np
+
+    from .widths import train_width_job
+
+    _threads(a.threads)
+    job = json.loads(a.job)
+    out = train_width_job(job, a.data, a.out, device=a.device, progress=not a.no_progress, desc=a.name)
+    print(f"{a.name}: width {int(out['width'])}, seeds {job['seeds'][0]}..{job['seeds'][-1]}: final test acc "
+          f"{np.round(out['final_test_acc'], 3).tolist()} ({float(out['seconds']):.1f} s training)", file=sys.stderr)
+
+
+def cmd_merge_width_sweep(a):
+    from .widths import merge_width_sweep
+
+    out = merge_width_sweep(a.jobs, json.loads(a.retention), a.out, a.csv)
+    for i, w in enumerate(out["widths"]):
+        print(f"width {w}: {out['seeds_generalized'][i]}/{out['seeds_total'][i]} seeds generalize, required "
+              f"{out['required_mean'][i]:.1f} neurons, prunable {out['prunable_pct_mean'][i]:.1f} %", file=sys.stderr)
+
+
 def cmd_tables(a):
     from pathlib import Path
 
@@ -93,6 +114,11 @@ def cmd_claims(a):
                         "claims": rows})
     write_bytes(Path(a.md), to_markdown(rows, a.preset).encode())
     print(f"claims: {sum(r['passed'] for r in rows)} of {len(rows)} pass", file=sys.stderr)
+    failed = [r["id"] for r in rows if not r["passed"]]
+    if a.require_all and failed:
+        print(to_markdown(rows, a.preset), file=sys.stderr)  # the job's outputs are removed on failure
+        sys.exit(f"claims: {len(failed)} failed ({', '.join(failed)}); this preset requires every claim to pass "
+                 f"(config claims.require_all)")
 
 
 def main(argv=None):
@@ -139,6 +165,21 @@ def main(argv=None):
     r.add_argument("--device", default="auto")
     r.add_argument("--threads", type=int, default=0)
     r.set_defaults(func=cmd_prune_run)
+    wj = sub.add_parser("width-job", help="Fig 32: train the seeds of one width, prune each lowest-IPR first")
+    wj.add_argument("--job", required=True, help="job as JSON (resolved spec and seeds)")
+    wj.add_argument("--data", required=True)
+    wj.add_argument("--out", required=True)
+    wj.add_argument("--device", default="auto")
+    wj.add_argument("--threads", type=int, default=0)
+    wj.add_argument("--name", default="width")
+    wj.add_argument("--no-progress", action="store_true")
+    wj.set_defaults(func=cmd_width_job)
+    mw = sub.add_parser("merge-width-sweep", help="Fig 32: prunable/required neurons per width")
+    mw.add_argument("--jobs", nargs="+", required=True)
+    mw.add_argument("--retention", required=True, help='JSON {"metric": ..., "threshold": ..., "rule": ...}')
+    mw.add_argument("--out", required=True)
+    mw.add_argument("--csv", required=True)
+    mw.set_defaults(func=cmd_merge_width_sweep)
     tb = sub.add_parser("tables", help="render Tables 1 and 2 (Markdown, LaTeX)")
     tb.add_argument("--phase-rules", default=None, help="phase thresholds as JSON")
     tb.add_argument("--out", required=True, help="directory")
@@ -150,6 +191,7 @@ def main(argv=None):
     cl.add_argument("--thresholds", default=None, help="JSON {claim id: threshold}")
     cl.add_argument("--json", required=True)
     cl.add_argument("--md", required=True)
+    cl.add_argument("--require-all", action="store_true", help="exit 1 (after writing) if any claim fails")
     cl.set_defaults(func=cmd_claims)
     a = ap.parse_args(argv)
     a.func(a)

@@ -104,6 +104,9 @@ def _semantic_errors(config: dict) -> list[str]:
             if run not in runs:
                 errs.append(f"config key 'figures.{fig}.runs.{panel}': run {run!r} is not defined; "
                             f"defined runs: {sorted(runs)}")
+        if entry.get("width_sweep") and not config.get("width_sweep"):
+            errs.append(f"config key 'figures.{fig}.width_sweep': the figure needs the top-level "
+                        f"'width_sweep' settings, which are missing")
         for panel, grid in entry.get("grids", {}).items():
             if grid not in grids:
                 errs.append(f"config key 'figures.{fig}.grids.{panel}': grid {grid!r} is not defined; "

@@ -119,3 +119,25 @@ def plan(config: dict) -> dict:
 def chunks_of_grid(config: dict, grid: str, chunks: dict) -> list[str]:
     ids = {c["id"] for c in grid_cells(config, grid)}
     return sorted(name for name, ch in chunks.items() if any(c[0] in ids for c in ch["cells"]))
+
+
+def width_sweep_jobs(config: dict) -> dict:
+    """Fig 32 jobs: name -> {"spec": resolved run spec at one width, "seeds": [...]} (seeds stacked)."""
+    ws = config.get("width_sweep")
+    if not ws:
+        return {}
+    seeds = list(range(1, int(ws["seeds"]) + 1))
+    per = int(ws["seeds_per_job"])
+    jobs = {}
+    for width in ws["widths"]:
+        spec = dict(config["run_defaults"])
+        spec.update(ws.get("settings") or {})
+        spec.update({"width": int(width), "seed": seeds[0], "record_neuron_ipr": False,
+                     "pair_seed": config["data"]["pair_seed"], "label_seed": config["data"]["label_seed"],
+                     "ipr_mode": config["ipr"]["mode"]})
+        spec["log_every"] = max(1, int(spec["steps"]) // int(ws["curve_points"]))
+        spec = normalize(spec)
+        for i in range(0, len(seeds), per):
+            part = seeds[i:i + per]
+            jobs[f"w{int(width):05d}_s{part[0]}-{part[-1]}"] = {"spec": spec, "seeds": part}
+    return jobs

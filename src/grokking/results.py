@@ -125,6 +125,20 @@ class Run:
     def phase(self) -> str:
         return self.summary["phase"]
 
+    def logits(self, m, n) -> np.ndarray:
+        """Eval-mode output logits (B, p) of the final network on the pairs (m, n)."""
+        import torch
+
+        from .models import MLPShape, forward
+
+        ck = self.checkpoint
+        params = {k: v.unsqueeze(0) for k, v in ck["params"].items()}
+        buffers = {k: v.unsqueeze(0) for k, v in ck["buffers"].items()}
+        m = torch.as_tensor(np.asarray(m), dtype=torch.long)
+        n = torch.as_tensor(np.asarray(n), dtype=torch.long)
+        with torch.no_grad():
+            return forward(MLPShape(**ck["shape"]), params, buffers, m, n, train=False)[0].numpy()
+
     def __repr__(self):
         s = self.summary
         return (f"Run({self.spec.get('name')!r}: train_acc={s['train_acc']:.3f} test_acc={s['test_acc']:.3f} "

@@ -147,3 +147,11 @@ class Split:
 
     def train_labels(self, corruption) -> tuple[np.ndarray, int]:
         return self.universe.corrupted_labels(self.n_train, corruption)
+
+    def corrupted_examples(self, corruption, count) -> np.ndarray:
+        """Training positions of the first ``count`` corrupted examples whose random label differs from
+        the true one (a random label can hit the true class; those are not evidence of memorization)."""
+        labels, n_noise = self.train_labels(corruption)
+        true = np.asarray(self.train_true)
+        idx = np.flatnonzero(labels[:n_noise] != true[:n_noise])
+        return idx[: int(count)]

@@ -12,6 +12,8 @@ def figure_inputs(w):
     inputs += [f"{RES}/grids/{g}{ext}" for g in sorted(set(grids.values())) for ext in (".npz", ".csv")]
     if config["figures"][w.fig].get("pruning"):
         inputs += [pruning_path(r) for r in runs]
+    if config["figures"][w.fig].get("width_sweep"):
+        inputs += [f"{WIDTH_SWEEP}.npz", f"{WIDTH_SWEEP}.csv"]
     return inputs
 
 
@@ -26,6 +28,7 @@ def figure_parameters(w):
         "data": {panel: dataset_path(run_spec(r)) for panel, r in figure_runs(config, w.fig).items()},
         "pruning": {panel: pruning_path(r) for panel, r in figure_runs(config, w.fig).items()}
         if entry.get("pruning") else {},
+        "width_sweep": f"{WIDTH_SWEEP}.npz" if entry.get("width_sweep") else "",
         "phase_rules": config["phases"],
     }
     params.update(entry.get("params", {}))

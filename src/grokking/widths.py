@@ -1,0 +1,125 @@
+"""Fig 32: how many low-IPR neurons can be pruned while the network keeps generalizing, against width.
+
+A job trains the seeds of one width as one stacked model (PAPER.md App. Q: alpha 0.5, xi 0.35, lr
+0.005, wd 1.0, MSE), then prunes every seed lowest-IPR first with :func:`grokking.pruning.prune_curves`
+(all pruned counts in one pass). The retention criterion (PAPER.md A12, config ``width_sweep.retention``):
+a seed's prunable count is the largest n such that ``metric`` stays >= ``threshold`` after pruning
+0, 1, ..., n neurons (rule ``prefix``; rule ``last`` takes the largest n whose own value passes); the
+neurons required to keep generalizing are ``width - n``. A seed whose unpruned network already fails
+the criterion did not generalize: it has no prunable count and is left out of the means.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+
+from . import results
+
+RETENTION_RULES = ("prefix", "last")
+
+
+def prunable_count(curve, threshold: float, rule: str = "prefix") -> int:
+    """Largest n (neurons pruned) such that the criterion holds, from ``curve[j]`` = metric after
+    pruning j neurons; -1 when the unpruned network (j = 0) already fails it."""
+    ok = np.asarray(curve, dtype=float) >= float(threshold)
+    if not ok[0]:
+        return -1
+    if rule == "prefix":
+        bad = np.flatnonzero(~ok)
+        return int(bad[0] - 1) if bad.size else len(ok) - 1
+    if rule == "last":
+        return int(np.flatnonzero(ok)[-1])
+    raise ValueError(f"width_sweep.retention.rule: {rule!r} is not one of {list(RETENTION_RULES)}")
+
+
+def train_width_job(job: dict, data_path, out_path, *, device="auto", progress=True, desc="width") -> dict:
+    """Train ``job["seeds"]`` at ``job["spec"]["width"]`` as one stack, prune each seed lowest-IPR first."""
+    import torch
+
+    from . import metrics
+    from .pruning import CURVE_KEYS, prune_curves, pruning_order
+    from .runs import check_universe, load_universe, settings_from_spec
+    from .train import ModelSettings, resolve_device, train
+
+    spec, seeds = dict(job["spec"]), [int(s) for s in job["seeds"]]
+    dev = resolve_device(device) if isinstance(device, str) else device
+    universe = load_universe(data_path)
+    check_universe(universe, spec, data_path)
+    split = universe.split(spec["train_fraction"])
+    settings, model = settings_from_spec(dict(spec, record_neuron_ipr=False))
+    models = [ModelSettings(corruption=model.corruption, weight_decay=model.weight_decay, dropout=model.dropout,
+                            lr=model.lr, seed=s) for s in seeds]
+    res = train(split, settings, models, device=dev, progress=progress, desc=desc)
+    ipr = metrics.neuron_ipr({k: res.params[k] for k in "UVW"}, settings.ipr_mode)  # (K, N)
+    order = pruning_order(ipr, lowest_first=True)
+    labels, n_noise = split.train_labels(spec["corruption"])
+    K = len(seeds)
+    params = {k: v.to(dev) for k, v in res.params.items()}
+    buffers = {k: v.to(dev) for k, v in res.buffers.items()}
+    curves = prune_curves(settings.shape, params, buffers, order, split, np.tile(labels, (K, 1)),
+                          [n_noise] * K, settings.loss)
+    out = {"width": np.int64(settings.shape.width), "seeds": np.asarray(seeds), "steps": res.steps,
+           "neuron_ipr": ipr.float().numpy(), "n_noise": np.int64(n_noise),
+           "seconds": np.float64(res.seconds), "device": np.asarray(res.device),
+           "spec": np.asarray(json.dumps(spec, sort_keys=True))}
+    for key in CURVE_KEYS:
+        out[f"final_{key}"] = res.curves[key][-1]
+        out[f"pruned_{key}"] = curves[key].astype(np.float32)  # (K, N): after pruning j = 0..N-1 neurons
+    results.write_npz(out_path, **out)
+    return out
+
+
+def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
+    """Per (width, seed): prunable and required neurons; per width: mean and standard error."""
+    metric, threshold = retention["metric"], float(retention["threshold"])
+    rule = retention.get("rule", "prefix")
+    rows = []
+    for path in paths:
+        with np.load(path) as z:
+            width = int(z["width"])
+            curves = z[f"pruned_{metric}"]
+            for k, seed in enumerate(z["seeds"]):
+                n = prunable_count(curves[k], threshold, rule)
+                rows.append({"width": width, "seed": int(seed), "final_train_acc": float(z["final_train_acc"][k]),
+                             "final_test_acc": float(z["final_test_acc"][k]),
+                             "generalized": n >= 0, "prunable": n if n >= 0 else np.nan,
+                             "required": width - n if n >= 0 else np.nan})
+    rows.sort(key=lambda r: (r["width"], r["seed"]))
+    widths = np.asarray(sorted({r["width"] for r in rows}))
+    summary = {k: np.full(len(widths), np.nan) for k in ("required_mean", "required_se", "prunable_pct_mean",
+                                                         "prunable_pct_se")}
+    n_gen = np.zeros(len(widths), dtype=np.int64)
+    n_seeds = np.zeros(len(widths), dtype=np.int64)
+    for i, w in enumerate(widths):
+        sel = [r for r in rows if r["width"] == w]
+        n_seeds[i] = len(sel)
+        good = [r for r in sel if r["generalized"]]
+        n_gen[i] = len(good)
+        if good:
+            req = np.asarray([r["required"] for r in good], dtype=float)
+            pct = 100.0 * np.asarray([r["prunable"] for r in good], dtype=float) / w
+            se = (lambda x: float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else np.nan)
+            summary["required_mean"][i], summary["required_se"][i] = req.mean(), se(req)
+            summary["prunable_pct_mean"][i], summary["prunable_pct_se"][i] = pct.mean(), se(pct)
+    out = dict(summary, widths=widths, seeds_total=n_seeds, seeds_generalized=n_gen,
+               row_width=np.asarray([r["width"] for r in rows]), row_seed=np.asarray([r["seed"] for r in rows]),
+               row_prunable=np.asarray([r["prunable"] for r in rows], dtype=float),
+               row_required=np.asarray([r["required"] for r in rows], dtype=float),
+               row_final_test_acc=np.asarray([r["final_test_acc"] for r in rows]),
+               retention=np.asarray(json.dumps(dict(retention, rule=rule), sort_keys=True)),
+               code_version=np.asarray(results.code_version()))
+    results.write_npz(out_npz, **out)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    cols = ["width", "seed", "final_train_acc", "final_test_acc", "generalized", "prunable", "required"]
+    w.writerow(cols)
+    for r in rows:
+        w.writerow([r["width"], r["seed"], f"{r['final_train_acc']:.6g}", f"{r['final_test_acc']:.6g}",
+                    int(r["generalized"]), "" if np.isnan(r["prunable"]) else int(r["prunable"]),
+                    "" if np.isnan(r["required"]) else int(r["required"])])
+    results.write_bytes(out_csv, buf.getvalue().encode())
+    return out
