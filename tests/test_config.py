@@ -20,7 +20,7 @@ def paper(repo_root):
     return yaml.safe_load(open(repo_root / "config" / "config.yaml"))
 
 
-@pytest.mark.parametrize("preset", ["config.yaml", "quick.yaml", "smoke.yaml"])
+@pytest.mark.parametrize("preset", ["config.yaml", "quick.yaml", "smoke.yaml", "gpu.yaml"])
 def test_every_preset_is_valid(repo_root, paper, preset):
     cfg = paper if preset == "config.yaml" else deep_merge(paper, yaml.safe_load(open(repo_root / "config" / preset)))
     validate(cfg)
