@@ -121,6 +121,19 @@ def cmd_claims(a):
                  f"(config claims.require_all)")
 
 
+def _job_args(parser, job_help=None, name=None):
+    """The arguments every compute job takes: data in, npz out, device, threads (and job, name, progress)."""
+    if job_help:
+        parser.add_argument("--job", required=True, help=job_help)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0)
+    if name:
+        parser.add_argument("--name", default=name)
+        parser.add_argument("--no-progress", action="store_true")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m grokking", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -141,14 +154,8 @@ def main(argv=None):
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train_run)
     c = sub.add_parser("train-chunk", help="train one chunk of grid cells as a stacked model")
-    c.add_argument("--job", required=True, help="chunk description as JSON (stack settings and cells)")
-    c.add_argument("--data", required=True)
-    c.add_argument("--out", required=True)
+    _job_args(c, "chunk description as JSON (stack settings and cells)", "chunk")
     c.add_argument("--keep-weights", default="[]", help="JSON list of [alpha, xi] cells whose weights are kept")
-    c.add_argument("--device", default="auto")
-    c.add_argument("--threads", type=int, default=0)
-    c.add_argument("--name", default="chunk")
-    c.add_argument("--no-progress", action="store_true")
     c.set_defaults(func=cmd_train_chunk)
     m = sub.add_parser("merge-grid", help="merge a grid's chunks into arrays and a tidy CSV")
     m.add_argument("--config-json", required=True)
@@ -160,19 +167,10 @@ def main(argv=None):
     m.set_defaults(func=cmd_merge_grid)
     r = sub.add_parser("prune-run", help="IPR-ordered pruning sweeps of a finished run")
     r.add_argument("--run", required=True, help="run directory")
-    r.add_argument("--data", required=True)
-    r.add_argument("--out", required=True)
-    r.add_argument("--device", default="auto")
-    r.add_argument("--threads", type=int, default=0)
+    _job_args(r)
     r.set_defaults(func=cmd_prune_run)
     wj = sub.add_parser("width-job", help="Fig 32: train the seeds of one width, prune each lowest-IPR first")
-    wj.add_argument("--job", required=True, help="job as JSON (resolved spec and seeds)")
-    wj.add_argument("--data", required=True)
-    wj.add_argument("--out", required=True)
-    wj.add_argument("--device", default="auto")
-    wj.add_argument("--threads", type=int, default=0)
-    wj.add_argument("--name", default="width")
-    wj.add_argument("--no-progress", action="store_true")
+    _job_args(wj, "job as JSON (resolved spec and seeds)", "width")
     wj.set_defaults(func=cmd_width_job)
     mw = sub.add_parser("merge-width-sweep", help="Fig 32: prunable/required neurons per width")
     mw.add_argument("--jobs", nargs="+", required=True)
