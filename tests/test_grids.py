@@ -132,3 +132,33 @@ def test_blocked_gradients_equal_the_whole_batch(monkeypatch, batch_size):
         np.testing.assert_allclose(blocked.params[key], whole.params[key], rtol=1e-4, atol=1e-6, err_msg=key)
     np.testing.assert_allclose(blocked.curves["batch_loss"], whole.curves["batch_loss"], rtol=1e-5)
     np.testing.assert_array_equal(blocked.curves["train_acc"], whole.curves["train_acc"])
+
+
+def test_sub_stacks_train_exactly_like_one_stack():
+    """On CPU large stacks are cut into sub-stacks (cache-sized); the models are independent, so the
+    cut must not change any model's trajectory, weights or curves."""
+    from grokking.models import MLPShape
+    from grokking.train import ModelSettings, StackSettings, cpu_sub_stack, train
+
+    split = Universe.build("add", 23).split(0.6)
+    settings = StackSettings(MLPShape(23, 16), steps=30, log_steps=(10, 30), record_neuron_ipr=True)
+    cells = [ModelSettings(corruption=xi, weight_decay=wd, dropout=dp, seed=s)
+             for xi, wd, dp, s in ((0.0, 0.0, 0.0, 1), (0.3, 5.0, 0.3, 2), (0.2, 1.0, 0.0, 3), (0.1, 0.0, 0.6, 4),
+                                   (0.3, 15.0, 0.0, 5))]
+    whole = train(split, settings, cells, device="cpu", progress=False, max_stack=len(cells))
+    cut = train(split, settings, cells, device="cpu", progress=False, max_stack=2)
+    for key in whole.params:
+        np.testing.assert_allclose(cut.params[key], whole.params[key], rtol=1e-5, atol=1e-7, err_msg=key)
+        assert torch_equal(cut.init_params[key], whole.init_params[key])
+    for key, curve in whole.curves.items():
+        np.testing.assert_allclose(cut.curves[key], curve, rtol=1e-5, atol=1e-7, err_msg=key)
+    np.testing.assert_allclose(cut.neuron_ipr, whole.neuron_ipr, rtol=1e-5, atol=1e-7)
+    assert cut.n_noise.tolist() == whole.n_noise.tolist()
+    # the default cut: paper-size stacks train five models at a time, the quick grids' size 17
+    assert (cpu_sub_stack(MLPShape(97, 500)), cpu_sub_stack(MLPShape(59, 256))) == (5, 17)
+
+
+def torch_equal(a, b):
+    import torch
+
+    return torch.equal(a, b)

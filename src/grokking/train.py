@@ -180,13 +180,43 @@ def evaluate(shape, params, buffers, m, n, y, loss, chunk=None):
     return torch.stack(losses).sum(0) / B, torch.cat(preds, dim=1)
 
 
+CPU_TABLE_BYTES = 2**21  # on CPU, sub-stacks whose first-layer tables (2p x K*N floats) fit in ~2 MiB of cache
+
+
+def cpu_sub_stack(shape: MLPShape) -> int:
+    """Models per sub-stack on CPU. Larger stacks spill the first layer's tables and gradients out of
+    the cache and get slower per model (benchmarks/README.md); the models of a stack are independent,
+    so cutting it changes no result."""
+    return max(1, CPU_TABLE_BYTES // (2 * shape.p * shape.width * 4))
+
+
+def _concat_results(parts: list[TrainResult]) -> TrainResult:
+    first = parts[0]
+    cat_np = lambda arrays: np.concatenate(arrays, axis=1)  # noqa: E731
+    cat_t = lambda dicts: {k: torch.cat([d[k] for d in dicts]) for k in dicts[0]}  # noqa: E731
+    return TrainResult(first.steps, {k: cat_np([p.curves[k] for p in parts]) for k in first.curves},
+                       None if first.neuron_ipr is None else cat_np([p.neuron_ipr for p in parts]),
+                       cat_t([p.params for p in parts]), cat_t([p.buffers for p in parts]),
+                       cat_t([p.init_params for p in parts]), np.concatenate([p.n_noise for p in parts]),
+                       sum(p.seconds for p in parts), first.device)
+
+
 def train(split: Split, settings: StackSettings, models: list[ModelSettings], *, device="auto",
-          progress=True, desc="train") -> TrainResult:
-    """Train ``len(models)`` networks on ``split`` as one stacked model."""
+          progress=True, desc="train", max_stack: int | None = None) -> TrainResult:
+    """Train ``len(models)`` networks on ``split`` as one stacked model.
+
+    On CPU a large stack is trained as consecutive sub-stacks of ``max_stack`` models (default
+    :func:`cpu_sub_stack`); on a GPU as one stack unless ``max_stack`` is given.
+    """
     if not models:
         raise ValueError("train: at least one model is required")
     dev = resolve_device(device) if isinstance(device, str) else device
     shape, K, p = settings.shape, len(models), settings.shape.p
+    limit = max_stack if max_stack is not None else (cpu_sub_stack(shape) if dev.type == "cpu" else K)
+    if K > limit:
+        return _concat_results([train(split, settings, models[i:i + limit], device=dev, progress=progress,
+                                      desc=f"{desc}[{i}:{min(K, i + limit)}]", max_stack=limit)
+                                for i in range(0, K, limit)])
     if shape.p != split.p:
         raise ValueError(f"p: model has p={shape.p} but the dataset has p={split.p}")
     n_train = split.n_train
