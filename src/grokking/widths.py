@@ -73,6 +73,10 @@ def train_width_job(job: dict, data_path, out_path, *, device="auto", progress=T
     return out
 
 
+def _standard_error(x: np.ndarray) -> float:
+    return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else np.nan
+
+
 def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
     """Per (width, seed): prunable and required neurons; per width: mean and standard error."""
     metric, threshold = retention["metric"], float(retention["threshold"])
@@ -102,9 +106,8 @@ def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
         if good:
             req = np.asarray([r["required"] for r in good], dtype=float)
             pct = 100.0 * np.asarray([r["prunable"] for r in good], dtype=float) / w
-            se = (lambda x: float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else np.nan)
-            summary["required_mean"][i], summary["required_se"][i] = req.mean(), se(req)
-            summary["prunable_pct_mean"][i], summary["prunable_pct_se"][i] = pct.mean(), se(pct)
+            summary["required_mean"][i], summary["required_se"][i] = req.mean(), _standard_error(req)
+            summary["prunable_pct_mean"][i], summary["prunable_pct_se"][i] = pct.mean(), _standard_error(pct)
     out = dict(summary, widths=widths, seeds_total=n_seeds, seeds_generalized=n_gen,
                row_width=np.asarray([r["width"] for r in rows]), row_seed=np.asarray([r["seed"] for r in rows]),
                row_prunable=np.asarray([r["prunable"] for r in rows], dtype=float),
