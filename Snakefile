@@ -4,7 +4,7 @@
 # See README.md.
 from snakemake.utils import min_version
 
-min_version("8.0")
+min_version("9.27")  # callable `priority:` (longest jobs first)
 
 
 configfile: "config/config.yaml"

@@ -4,15 +4,9 @@ import copy
 
 import pytest
 import yaml
+from conftest import deep_merge
 
 from grokking.config import ConfigError, resolve_run, validate
-
-
-def deep_merge(base, over):
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import deep_merge
 
 from grokking import load_run
 from grokking.config import resolve_run
-from grokking.gridplan import plan
+from grokking.gridplan import chunk_work, plan, work_estimate
 from grokking.phases import classify
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -66,6 +67,25 @@ def test_paper_dry_run_lists_every_job(workdir):
     assert counts["train_width_job"] == len(ws["widths"]) * -(-ws["seeds"] // ws["seeds_per_job"]) == 20
     assert counts["merge_width_sweep"] == 1 and counts["claims"] == 1
     print(f"paper dry run: {sum(counts.values())} jobs in {elapsed:.1f} s")
+
+
+def test_quick_jobs_are_prioritized_by_their_work(workdir):
+    """Training jobs carry their estimated work as priority, so that a 2-core build starts the longest
+    first; the largest is the alpha 0.65 chunk of Fig 3, the smallest the batch-256 minibatch cells."""
+    cfg = deep_merge(*(yaml.safe_load(open(workdir / "config" / f)) for f in ("config.yaml", "quick.yaml")))
+    res = snakemake(workdir, "-n", "--forceall", "--cores", "2", "--configfile", "config/quick.yaml")
+    assert res.returncode == 0, res.stderr[-3000:]
+    jobs = re.findall(r"rule (train_\w+):.*?wildcards: \w+=(\S+)\n\s+priority: ([\d.]+)", res.stdout + res.stderr, re.S)
+    chunks = plan(cfg)
+    got = {w: float(pr) for rule, w, pr in jobs if rule == "train_grid_chunk"}
+    assert got == {name: chunk_work(ch) for name, ch in chunks.items()}
+    first = max(got, key=got.get)
+    stack = chunks[first]["stack"]
+    assert (stack["train_fraction"], stack["batch_size"], len(chunks[first]["cells"])) == (0.65, "full", 42)
+    assert got[first] == work_estimate(stack, 42) == round(3 * int(0.65 * 59 ** 2) * 256 * 59 * 2000 * 42 / 1e9, 1)
+    runs = {w: float(pr) for rule, w, pr in jobs if rule == "train_run"}
+    assert runs["r5_wd20"] == work_estimate(resolve_run(cfg, "r5_wd20")) > runs["r1_wd0"] > 0
+    assert min(got.values()) == work_estimate({**stack, "batch_size": 256, "steps": 2000}, 3)
 
 
 def test_bad_config_fails_before_any_job(workdir, tmp_path):

@@ -14,6 +14,7 @@ import json
 import math
 
 from .config import RUN_KEYS
+from .tasks import train_size
 
 PER_MODEL_KEYS = ("corruption", "weight_decay", "dropout", "lr", "seed")
 STACK_KEYS = tuple(k for k in RUN_KEYS if k not in PER_MODEL_KEYS)
@@ -114,6 +115,19 @@ def plan(config: dict) -> dict:
             chunks[name] = {"stack": stack,
                             "cells": [[c, {k: unique[c][k] for k in PER_MODEL_KEYS}] for c in part]}
     return chunks
+
+
+def work_estimate(spec: dict, models: int = 1) -> float:
+    """Rough cost of training ``models`` networks of ``spec``: the output layer's three products,
+    3 B N p multiply-adds per model-step, in units of 10^9. Used as the Snakemake job priority, so that
+    the longest jobs start first and a 2-core build does not end on one long job running alone."""
+    b = train_size(spec["p"], spec["train_fraction"]) if spec["batch_size"] == "full" else int(spec["batch_size"])
+    return round(3.0 * b * int(spec["width"]) * int(spec["p"]) * int(spec["steps"]) * models / 1e9, 1)
+
+
+def chunk_work(chunk: dict) -> float:
+    """``work_estimate`` of one chunk of :func:`plan` (its stack settings hold every shared key)."""
+    return work_estimate(chunk["stack"], len(chunk["cells"]))
 
 
 def chunks_of_grid(config: dict, grid: str, chunks: dict) -> list[str]:

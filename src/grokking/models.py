@@ -158,7 +158,10 @@ def _scatter_rows(grad_h: torch.Tensor, idx: torch.Tensor, K: int, p: int) -> to
 
 
 BLOCK_ELEMENTS = 2**21  # rows per block so that a (K, rows, N) activation stays cache-sized (~8 MB)
-SHARED_BLOCK_ELEMENTS = 2**23  # block size of the shared-input path on CPU (one row is K*N floats); measured best
+# Block size of the shared-input path on CPU (one row is K*N floats): 4 MiB per activation buffer. With the
+# cache-sized sub-stacks of train.cpu_sub_stack this is 30-35 % faster per model-step than 2^23 at both the
+# paper and the quick size on 1 thread, and within noise of the best (2^21) on 2 (benchmarks/README.md).
+SHARED_BLOCK_ELEMENTS = 2**20
 SHARED_BLOCK_ELEMENTS_GPU = 2**28  # on a GPU, blocks only cut memory: 1 GiB per float32 activation buffer
 
 

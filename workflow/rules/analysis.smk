@@ -1,4 +1,4 @@
-from grokking.gridplan import width_sweep_jobs
+from grokking.gridplan import width_sweep_jobs, work_estimate
 
 PRUNE_CODE = code_files("__init__", "__main__", "cli", "config", "tasks", "models", "train", "metrics",
                         "phases", "runs", "results", "pruning")
@@ -53,6 +53,7 @@ rule train_width_job:
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
     threads: config["resources"]["threads"]
+    priority: lambda w: work_estimate(WIDTH_JOBS[w.job]["spec"], len(WIDTH_JOBS[w.job]["seeds"]))
     resources:
         gpu=config["resources"]["gpu"],
         mem_mb=config["resources"]["mem_mb"],

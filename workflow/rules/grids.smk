@@ -1,5 +1,5 @@
 # Phase-diagram grids: chunks of cells trained as stacked models, merged per grid.
-from grokking.gridplan import chunks_of_grid, plan
+from grokking.gridplan import chunk_work, chunks_of_grid, plan
 
 CHUNKS = plan(config)
 GRIDS = sorted(config.get("grids", {}))
@@ -40,6 +40,7 @@ rule train_grid_chunk:
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
     threads: config["resources"]["threads"]
+    priority: lambda w: chunk_work(CHUNKS[w.chunk])  # longest first: no long chunk left to run alone at the end
     resources:
         gpu=config["resources"]["gpu"],
         mem_mb=config["resources"]["mem_mb"],

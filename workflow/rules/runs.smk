@@ -1,3 +1,6 @@
+from grokking.gridplan import work_estimate
+
+
 rule train_run:
     """One named run of config `runs` (K = 1 through the batched engine)."""
     input:
@@ -18,6 +21,7 @@ rule train_run:
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
     threads: config["resources"]["threads"]
+    priority: lambda w: work_estimate(run_spec(w.run))
     resources:
         gpu=config["resources"]["gpu"],
         mem_mb=config["resources"]["mem_mb"],
