@@ -61,6 +61,18 @@ def reference_cell(split, cell, width, steps, dev):
     return seconds + time.perf_counter() - start
 
 
+def flop_counts(b, width, p):
+    """Floating-point operations of one full-batch training step (b examples), matrix products only.
+
+    The reference's first layer is a dense (b x 2p) @ (2p x N) product: 2*b*2p*N forward and the same
+    for its weight gradient; its output layer costs 2*b*N*p forward and twice that backward: 14 b N p.
+    The engine gathers the first layer (no multiplications) and does only the output layer's three
+    products, 6 b N p. Their ratio, 7/3, is the speed-up at equal FLOP rates: beyond it the engine must
+    run its products faster than the reference runs its own."""
+    ref, eng = 14.0 * b * width * p, 6.0 * b * width * p
+    return {"reference_flop_per_step": ref, "engine_flop_per_step": eng, "flop_ratio": ref / eng}
+
+
 def engine_stack(split, width, k, steps, dev):
     res = train(split, StackSettings(MLPShape(split.p, width), steps=steps, log_steps=(steps,)), cells(k),
                 device=dev, progress=False)
@@ -91,18 +103,28 @@ def main(argv=None):
         p, width, alpha = int(p), int(width), float(alpha)
         split = Universe.build("add", p).split(alpha)
         engine_stack(split, width, 1, 2, dev)  # warm-up
-        ref = [reference_cell(split, c, width, a.steps, dev) for c in cells(a.reference_cells)
-               for _ in range(a.repeats)]
+        # Repeats interleave the reference and every K, so that a machine whose speed drifts during the
+        # run biases no variant against another.
+        ref, runs = [], {k: [] for k in stacks}
+        for _ in range(a.repeats):
+            ref += [reference_cell(split, c, width, a.steps, dev) for c in cells(a.reference_cells)]
+            for k in stacks:
+                runs[k].append(engine_stack(split, width, k, a.steps, dev))
         ref_step = statistics.median(ref) / a.steps
+        flops = flop_counts(split.n_train, width, p)
         entry = {"p": p, "width": width, "train_fraction": alpha, "n_train": split.n_train,
-                 "reference_seconds_per_cell_step": ref_step, "stacks": []}
-        print(f"p={p} N={width} alpha={alpha} (n_train {split.n_train}): reference {ref_step * 1e3:.2f} ms per cell-step")
+                 "reference_seconds_per_cell_step": ref_step, "reference_run_seconds": ref, **flops,
+                 "reference_gflop_per_second": flops["reference_flop_per_step"] / ref_step / 1e9, "stacks": []}
+        print(f"p={p} N={width} alpha={alpha} (n_train {split.n_train}): reference {ref_step * 1e3:.2f} ms per "
+              f"cell-step ({entry['reference_gflop_per_second']:.0f} GFLOP/s); at equal FLOP rates the engine "
+              f"would be {flops['flop_ratio']:.2f}x")
         for k in stacks:
-            times = [engine_stack(split, width, k, a.steps, dev) for _ in range(a.repeats)]
+            times = runs[k]
             per_model = statistics.median(times) / a.steps / k
+            rate = flops["engine_flop_per_step"] / per_model / 1e9
             entry["stacks"].append({"K": k, "run_seconds": times, "seconds_per_model_step": per_model,
-                                    "speedup_vs_reference": ref_step / per_model})
-            print(f"  K={k:<3d} engine {per_model * 1e3:8.3f} ms per model-step   "
+                                    "speedup_vs_reference": ref_step / per_model, "gflop_per_second": rate})
+            print(f"  K={k:<3d} engine {per_model * 1e3:8.3f} ms per model-step ({rate:4.0f} GFLOP/s)   "
                   f"reference / engine = {ref_step / per_model:5.2f}x")
         report["sizes"].append(entry)
     report["loadavg_after"] = loadavg()

@@ -209,6 +209,12 @@ def loss_and_grads(shape: MLPShape, params: dict, m, n, y, loss: str, mask=None,
     return value, grads
 
 
+def _relu_backward(grad: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``grad * (h > 0)`` in one fused pass (the kernel of autograd's own ReLU backward); about 10x
+    faster on CPU than multiplying by the boolean mask, which is materialized and type-promoted."""
+    return torch.ops.aten.threshold_backward(grad, h, 0.0)
+
+
 def _one_hot_pairs(m, n, p):
     """Sparse (2p, B) CSR matrix with ones at (m_i, i) and (p + n_i, i): the transposed first layer."""
     B = m.shape[0]
@@ -271,9 +277,9 @@ def _shared_loss_and_grads(shape, params, m, n, y, loss, mask, need_loss):
         if shape.activation == "quadratic":
             g_a.mul_(h)
         else:
-            g_a.mul_(h > 0)
+            g_a = _relu_backward(g_a, h)
         if mask is not None:
-            ak.mul_(mask[:, s:e])
+            g_a.view(b, K, N).transpose(0, 1).mul_(mask[:, s:e])
         g_table.addmm_(_one_hot_pairs(m[s:e], n[s:e], p), g_a)
     g_uv = g_table.view(2 * p, K, N).permute(1, 2, 0)
     return value, {"U": g_uv[..., :p].contiguous(), "V": g_uv[..., p:].contiguous(), "W": g_w}
@@ -307,7 +313,7 @@ def _loss_and_grads_block(shape, params, tables, m, n, y, loss, mask, need_loss,
     if shape.activation == "quadratic":
         g_h.mul_(h).mul_(2.0)
     else:
-        g_h.mul_(h > 0)
+        g_h = _relu_backward(g_h, h)
     if mask is not None:
         g_h.mul_(mask)
     mm = m if m.dim() > 1 else m.unsqueeze(0)
