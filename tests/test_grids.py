@@ -154,8 +154,8 @@ def test_sub_stacks_train_exactly_like_one_stack():
         np.testing.assert_allclose(cut.curves[key], curve, rtol=1e-5, atol=1e-7, err_msg=key)
     np.testing.assert_allclose(cut.neuron_ipr, whole.neuron_ipr, rtol=1e-5, atol=1e-7)
     assert cut.n_noise.tolist() == whole.n_noise.tolist()
-    # the default cut: paper-size stacks train five models at a time, the quick grids' size 17
-    assert (cpu_sub_stack(MLPShape(97, 500)), cpu_sub_stack(MLPShape(59, 256))) == (5, 17)
+    # the default cut: paper-size stacks train four models at a time, the quick grids' size 16
+    assert (cpu_sub_stack(MLPShape(97, 500)), cpu_sub_stack(MLPShape(59, 256))) == (4, 16)
 
 
 def torch_equal(a, b):
