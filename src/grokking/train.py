@@ -186,7 +186,8 @@ CPU_TABLE_BYTES = 2**21  # on CPU, sub-stacks whose first-layer tables (2p x K*N
 def cpu_sub_stack(shape: MLPShape) -> int:
     """Models per sub-stack on CPU. Larger stacks spill the first layer's tables and gradients out of
     the cache and get slower per model (benchmarks/README.md); the models of a stack are independent,
-    so cutting it changes no result. Rounded down to a multiple of 4: the batched products split
+    so cutting it changes results only by float rounding (the example blocks depend on K; tested to
+    1e-5). Rounded down to a multiple of 4: the batched products split
     evenly over 1, 2 or 4 threads (4 models measured 15 % faster per model than 5 at paper size)."""
     n = CPU_TABLE_BYTES // (2 * shape.p * shape.width * 4)
     return n - n % 4 if n >= 4 else max(1, n)
