@@ -44,7 +44,7 @@ def cmd_plan(a):
     import yaml
 
     from grokking.config import validate
-    from grokking.gridplan import chunks_of_grid, plan
+    from grokking.experiments.gridplan import chunks_of_grid, plan
 
     config = {}
     for path in a.configfile:
@@ -73,7 +73,7 @@ def _check(chunk, data_dir, device, n_cells=4, steps=200):
     """Few cells, few steps on the CPU and on the device: the largest differences."""
     import numpy as np
 
-    from grokking.grids import train_chunk
+    from grokking.experiments.grids import train_chunk
 
     # Cells without dropout: a CUDA generator draws other masks than a CPU one, so dropout cells
     # follow different (equally valid) trajectories on the two devices.
@@ -105,9 +105,9 @@ def _summary(info, rows, start, dev, torch):
 def cmd_run(a):
     import torch
 
-    from grokking.grids import train_chunk
+    from grokking.experiments.grids import train_chunk
     from grokking.results import write_json
-    from grokking.train import resolve_device
+    from grokking.engine import resolve_device
 
     job = json.loads(Path(a.plan).read_text())
     chunks = job["chunks"]

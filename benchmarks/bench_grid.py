@@ -26,10 +26,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from bench_step import _sync, loadavg, machine_info, reference_model, train_reference  # noqa: E402
-from grokking.models import MLPShape  # noqa: E402
+from grokking.models.mlp2 import MLPShape  # noqa: E402
 from grokking.results import write_json  # noqa: E402
-from grokking.tasks import Universe  # noqa: E402
-from grokking.train import ModelSettings, StackSettings, resolve_device, train  # noqa: E402
+from grokking.data import Universe  # noqa: E402
+from grokking.engine import ModelSettings, StackSettings, resolve_device, train  # noqa: E402
 
 WEIGHT_DECAYS = (0.0, 5.0, 15.0, 20.0)
 CORRUPTIONS = (0.0, 0.1, 0.2, 0.3, 0.4)

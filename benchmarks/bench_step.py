@@ -8,7 +8,7 @@ corruption xi = 0.35.
 Variants (see benchmarks/README.md for what each number means):
 
 * ``reference``          nn.Linear(2p, N) on concatenated one-hots, x^2, nn.Linear(N, p), torch.optim.AdamW
-* ``engine``             grokking.train.train, K = 1, one evaluation (at the last step)
+* ``engine``             grokking.engine.train, K = 1, one evaluation (at the last step)
 * ``engine_default_log`` the same with the workflow's default log schedule (step 1 and every steps/100)
 * ``engine_stack``       K stacked models (different weight decays) trained as one, per model-step
 
@@ -37,10 +37,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from grokking.models import MLPShape, init_weights  # noqa: E402
+from grokking.models.mlp2 import MLPShape, init_weights  # noqa: E402
 from grokking.results import write_json  # noqa: E402
-from grokking.tasks import Universe  # noqa: E402
-from grokking.train import ModelSettings, StackSettings, derive_seed, log_schedule, resolve_device, train  # noqa: E402
+from grokking.data import Universe  # noqa: E402
+from grokking.engine import ModelSettings, StackSettings, derive_seed, log_schedule, resolve_device, train  # noqa: E402
 
 # The paper's default setting (PAPER.md A3-A5, Fig 1b cell).
 P, WIDTH, TRAIN_FRACTION, CORRUPTION = 97, 500, 0.5, 0.35
@@ -117,7 +117,7 @@ def run_reference(x, target, steps, dev):
 
 
 # --------------------------------------------------------------------------------------------------
-# Engine variants: grokking.train.train; its TrainResult.seconds is the wall time of its loop.
+# Engine variants: grokking.engine.train; its TrainResult.seconds is the wall time of its loop.
 # --------------------------------------------------------------------------------------------------
 
 def engine_models(k: int):
@@ -225,13 +225,13 @@ def main(argv=None):
                           description="nn.Module (Linear on one-hot, x^2, Linear) + torch.optim.AdamW; "
                                       "forward, MSE, zero_grad, backward, step; no evaluation"),
         "engine": dict(k=1, n_evals=1, fn=lambda s: run_engine(split, s, 1, False, dev),
-                       description="grokking.train.train, K=1, log_steps=(steps,): one evaluation"),
+                       description="grokking.engine.train, K=1, log_steps=(steps,): one evaluation"),
         "engine_default_log": dict(k=1, n_evals=len(log_schedule(S)),
                                    fn=lambda s: run_engine(split, s, 1, True, dev),
-                                   description="grokking.train.train, K=1, default log schedule "
+                                   description="grokking.engine.train, K=1, default log schedule "
                                                "(step 1 and every steps/100) with neuron IPR, as a workflow run"),
         "engine_stack": dict(k=K, n_evals=1, fn=lambda s: run_engine(split, s, K, False, dev),
-                             description=f"grokking.train.train, K={K} stacked models "
+                             description=f"grokking.engine.train, K={K} stacked models "
                                          f"(weight decays {[m.weight_decay for m in engine_models(K)]}), "
                                          "log_steps=(steps,)"),
     }

@@ -37,14 +37,14 @@ def main(argv=None):
         import yaml
 
         from grokking.config import validate
-        from grokking.gridplan import width_sweep_jobs
+        from grokking.experiments.gridplan import width_sweep_jobs
 
         cfg = validate(yaml.safe_load(open(a.configfile)))
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps({"retention": cfg["width_sweep"]["retention"],
                                            "jobs": width_sweep_jobs(cfg)}, sort_keys=True))
         return
-    from grokking.widths import train_width_job
+    from grokking.experiments.widths import train_width_job
 
     plan = json.loads(Path(a.plan).read_text())
     Path(a.out_dir).mkdir(parents=True, exist_ok=True)

@@ -19,11 +19,11 @@ sys.path.insert(0, str(REPO / "src"))
 
 import torch  # noqa: E402
 
-from grokking.models import MLPShape  # noqa: E402
+from grokking.models.mlp2 import MLPShape  # noqa: E402
 from grokking.phases import classify  # noqa: E402
 from grokking.results import write_json  # noqa: E402
-from grokking.tasks import Universe  # noqa: E402
-from grokking.train import ModelSettings, StackSettings, log_schedule, train  # noqa: E402
+from grokking.data import Universe  # noqa: E402
+from grokking.engine import ModelSettings, StackSettings, log_schedule, train  # noqa: E402
 
 
 def floats(text):

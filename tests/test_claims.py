@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokking.claims import CLAIMS, evaluate, to_markdown
+from grokking.report.claims import CLAIMS, evaluate, to_markdown
 from grokking.phases import PHASE_CODES
 
 BY_ID = {c.id: c for c in CLAIMS}

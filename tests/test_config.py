@@ -6,7 +6,8 @@ import pytest
 import yaml
 from conftest import deep_merge
 
-from grokking.config import ConfigError, resolve_run, validate
+from grokking.config import ConfigError, validate
+from grokking.experiments.specs import resolve_run
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_a_width_sweep_figure_needs_the_width_sweep_settings(paper):
 
 
 def test_paper_width_sweep_is_the_papers(paper):
-    from grokking.gridplan import width_sweep_jobs
+    from grokking.experiments.gridplan import width_sweep_jobs
 
     jobs = width_sweep_jobs(paper)
     widths = sorted({j["spec"]["width"] for j in jobs.values()})

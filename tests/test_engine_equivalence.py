@@ -1,6 +1,6 @@
-"""The batched engine (``grokking.train.train``) against a plain ``nn.Module`` reference.
+"""The batched engine (``grokking.engine.train``) against a plain ``nn.Module`` reference.
 
-The reference below is written independently of ``grokking.models``: a 2-layer MLP made of
+The reference below is written independently of ``grokking.models.mlp2``: a 2-layer MLP made of
 ``nn.Linear(2p, N, bias=False)`` on concatenated one-hot inputs ``[onehot(m) | onehot(n)]`` and
 ``nn.Linear(N, p, bias=False)``, activation x^2 or ReLU, inverted dropout on the pre-activation,
 optional ``nn.BatchNorm1d(N)`` / ``nn.LayerNorm(N)`` (PyTorch defaults) after the activation, and
@@ -9,7 +9,7 @@ time, so any coupling between the models of an engine stack would show up as a m
 
 What the reference shares with the engine is only the *specification* of the randomness:
 
-* initial weights are drawn by the reference itself, the way PAPER.md A3 / ``init_weights`` specify
+* initial weights are drawn by the reference itself, the way PAPER.md A3 / ``mlp2.init`` specify
   (one ``torch.Generator`` seeded with the model seed; W_in = [U | V] of shape (N, 2p) first, then W
   of shape (p, N), both ``normal_(0, sigma)`` with sigma = (16 N)^(-1/3)); a separate test checks
   that these are bitwise the engine's initial weights;
@@ -47,9 +47,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from grokking.models import MLPShape, dropout_mask, init_weights
-from grokking.tasks import Universe
-from grokking.train import ModelSettings, StackSettings, derive_seed, train
+from grokking.engine.dropout import dropout_mask
+from grokking.models.mlp2 import MLPShape
+from grokking.models.mlp2 import init as init_model
+from grokking.data import Universe
+from grokking.engine import ModelSettings, StackSettings, derive_seed, train
 
 P = 13
 ALPHA = 0.5
@@ -359,11 +361,11 @@ def test_engine_matches_nn_module_reference(case, split, engine_runs):
 
 @pytest.mark.parametrize("case", ["quadratic-mse-K4", "batchnorm-full-K3", "layernorm-K3"])
 def test_initial_weights_match_reference_draw(case):
-    """``init_weights`` (what the engine trains from) is bitwise the reference's own draw."""
+    """``mlp2.init`` (what the engine trains from) is bitwise the reference's own draw."""
     st, models = CASES[case]
     for ms in models:
         w_in, w_out = reference_initial_weights(P, st.shape.width, ms.seed, st.init_scale)
-        init = init_weights(st.shape, derive_seed(ms.seed, "init"), st.init_scale)
+        init = init_model(st.shape, derive_seed(ms.seed, "init"), st.init_scale)[0]
         assert torch.equal(init["U"], w_in[:, :P])
         assert torch.equal(init["V"], w_in[:, P:])
         assert torch.equal(init["W"], w_out)
@@ -382,7 +384,7 @@ def test_engine_reports_untouched_initial_weights(case, engine_runs):
     st, models = CASES[case]
     res = engine_runs(case)
     for k, ms in enumerate(models):
-        init = init_weights(st.shape, derive_seed(ms.seed, "init"), st.init_scale)
+        init = init_model(st.shape, derive_seed(ms.seed, "init"), st.init_scale)[0]
         for name, t in init.items():
             assert torch.equal(res.init_params[name][k].detach(), t), name
     assert not any(t.requires_grad for t in res.init_params.values())
@@ -398,7 +400,7 @@ def test_reference_dropout_mask_matches_engine_helper():
 def test_stacked_dropout_masks_match_each_model_alone():
     """One pass for the whole stack draws, per model, what that model's own generator draws alone;
     models without dropout get ones, and reusing the draw buffer changes nothing."""
-    from grokking.models import stacked_dropout_masks
+    from grokking.engine.dropout import stacked_dropout_masks
 
     probs = (0.3, 0.0, 0.9, 0.6)
     seeds = {k: derive_seed(11 + k, "dropout") for k, q in enumerate(probs) if q > 0}

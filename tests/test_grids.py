@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import yaml
 
-from grokking.gridplan import cell_spec, chunks_of_grid, grid_cells, plan
-from grokking.grids import merge_grid, train_chunk
+from grokking.experiments.gridplan import chunks_of_grid, grid_cells, plan
+from grokking.experiments.specs import cell_spec
+from grokking.experiments.grids import merge_grid, train_chunk
 from grokking.phases import PHASES, classify
 from grokking.results import load_grid, write_npz
-from grokking.tasks import Universe
+from grokking.data import Universe
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +116,9 @@ def test_blocked_gradients_equal_the_whole_batch(monkeypatch, batch_size):
     Full batch takes the shared-input path (blocks of >= 128 examples), a minibatch with per-model
     batch orders the per-model path (blocks of >= 256 examples); both are cut into several blocks here.
     """
-    import grokking.models as models
-    from grokking.models import MLPShape
-    from grokking.train import ModelSettings, StackSettings, train
+    import grokking.models.mlp2_grads as models
+    from grokking.models.mlp2 import MLPShape
+    from grokking.engine import ModelSettings, StackSettings, train
 
     split = Universe.build("add", 23).split(0.8)  # 423 training pairs
     settings = StackSettings(MLPShape(23, 16), steps=40, log_steps=(10, 40), batch_size=batch_size)
@@ -137,8 +138,9 @@ def test_blocked_gradients_equal_the_whole_batch(monkeypatch, batch_size):
 def test_sub_stacks_train_exactly_like_one_stack():
     """On CPU large stacks are cut into sub-stacks (cache-sized); the models are independent, so the
     cut must not change any model's trajectory, weights or curves."""
-    from grokking.models import MLPShape
-    from grokking.train import ModelSettings, StackSettings, cpu_sub_stack, train
+    from grokking.models.mlp2 import MLPShape
+    from grokking.engine import ModelSettings, StackSettings, train
+    from grokking.models.mlp2 import cpu_sub_stack
 
     split = Universe.build("add", 23).split(0.6)
     settings = StackSettings(MLPShape(23, 16), steps=30, log_steps=(10, 30), record_neuron_ipr=True)

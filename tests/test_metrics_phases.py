@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from grokking.metrics import ipr, neuron_ipr, weight_norms
+from grokking.metrics import ipr
+from grokking.models.mlp2 import neuron_ipr, weight_norms
 from grokking.phases import PHASES, classify
 
 P = 97

@@ -2,7 +2,7 @@
 
 The direct loop follows PAPER.md A9 literally (copy the weights, zero row k of U and V and column k of
 W for each pruned neuron, evaluate in eval mode) with a plain one-hot forward pass, so it shares no
-code with ``grokking.pruning`` beyond the dataset.
+code with ``grokking.experiments.pruning`` beyond the dataset.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grokking.models import MLPShape
-from grokking.pruning import prune_curves, pruning_order
-from grokking.tasks import Universe
-from grokking.train import ModelSettings, StackSettings, train
+from grokking.models.mlp2 import MLPShape
+from grokking.experiments.pruning import prune_curves, pruning_order
+from grokking.data import Universe
+from grokking.engine import ModelSettings, StackSettings, train
 
 P = 13
 

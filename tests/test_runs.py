@@ -7,11 +7,11 @@ import pytest
 import yaml
 
 from grokking import load_run
-from grokking.config import resolve_run
+from grokking.experiments.specs import resolve_run
 from grokking.phases import classify
 from grokking.results import write_npz
-from grokking.runs import run_and_save
-from grokking.tasks import Universe
+from grokking.experiments.runs import run_and_save
+from grokking.data import Universe
 
 
 def tiny_spec(**over):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grokking import tables
+from grokking.report import tables
 from grokking.phases import PHASES, classify
 
 

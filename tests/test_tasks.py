@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from grokking.tasks import Universe, noise_count, pair_order, train_size
+from grokking.data import Universe, noise_count, pair_order, train_size
 
 # PAPER.md A1 table.
 TRAIN_SIZES = {0.1: 940, 0.3: 2822, 0.4: 3763, 0.5: 4704, 0.65: 6115, 0.8: 7527, 0.9: 8468}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from grokking.results import write_npz
-from grokking.tasks import Universe
-from grokking.widths import merge_width_sweep, prunable_count, train_width_job
+from grokking.data import Universe
+from grokking.experiments.widths import merge_width_sweep, prunable_count, train_width_job
 
 
 @pytest.mark.parametrize("curve,rule,want", [
@@ -60,7 +60,7 @@ def _spec(p, width, steps=60):
 
 @pytest.fixture(scope="module")
 def data_path(tmp_path_factory):
-    from grokking.tasks import Universe
+    from grokking.data import Universe
 
     path = tmp_path_factory.mktemp("data") / "add_p17.npz"
     u = Universe.build("add", 17, pair_seed=420, label_seed=0)

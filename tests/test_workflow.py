@@ -13,8 +13,8 @@ import yaml
 from conftest import deep_merge
 
 from grokking import load_run
-from grokking.config import resolve_run
-from grokking.gridplan import chunk_work, plan, work_estimate
+from grokking.experiments.specs import resolve_run
+from grokking.experiments.gridplan import chunk_work, plan, work_estimate
 from grokking.phases import classify
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]

@@ -16,7 +16,7 @@ def _threads(n):
 
 def cmd_dataset(a):
     from .results import write_npz
-    from .tasks import Universe
+    from .data.modular import Universe
 
     u = Universe.build(a.operation, a.p, a.pair_seed, a.label_seed)
     write_npz(a.out, **u.to_arrays())
@@ -24,7 +24,7 @@ def cmd_dataset(a):
 
 
 def cmd_train_run(a):
-    from .runs import run_and_save
+    from .experiments.runs import run_and_save
 
     _threads(a.threads)
     spec = json.loads(a.spec)
@@ -36,7 +36,7 @@ def cmd_train_run(a):
 
 
 def cmd_train_chunk(a):
-    from .grids import train_chunk
+    from .experiments.grids import train_chunk
 
     _threads(a.threads)
     job = json.loads(a.job)
@@ -51,7 +51,7 @@ def cmd_train_chunk(a):
 def cmd_merge_grid(a):
     import numpy as np
 
-    from .grids import merge_grid
+    from .experiments.grids import merge_grid
     from .phases import PHASES
 
     out = merge_grid(json.loads(a.config_json), a.grid, a.chunks, a.out, a.csv, a.weights)
@@ -60,7 +60,7 @@ def cmd_merge_grid(a):
 
 
 def cmd_prune_run(a):
-    from .pruning import prune_saved_run
+    from .experiments.pruning import prune_saved_run
 
     _threads(a.threads)
     out = prune_saved_run(a.run, a.data, a.out, device=a.device)
@@ -72,7 +72,7 @@ def cmd_prune_run(a):
 def cmd_width_job(a):
     import numpy as np
 
-    from .widths import train_width_job
+    from .experiments.widths import train_width_job
 
     _threads(a.threads)
     job = json.loads(a.job)
@@ -82,7 +82,7 @@ def cmd_width_job(a):
 
 
 def cmd_merge_width_sweep(a):
-    from .widths import merge_width_sweep
+    from .experiments.widths import merge_width_sweep
 
     out = merge_width_sweep(a.jobs, json.loads(a.retention), a.out, a.csv)
     for i, w in enumerate(out["widths"]):
@@ -94,7 +94,7 @@ def cmd_tables(a):
     from pathlib import Path
 
     from .results import write_bytes
-    from .tables import render
+    from .report.tables import render
 
     for name, text in render(json.loads(a.phase_rules) if a.phase_rules else None).items():
         write_bytes(Path(a.out) / name, text.encode())
@@ -103,7 +103,7 @@ def cmd_tables(a):
 def cmd_claims(a):
     from pathlib import Path
 
-    from .claims import CLAIMS, Results, evaluate, to_markdown
+    from .report.claims import CLAIMS, Results, evaluate, to_markdown
     from .results import write_bytes, write_json
 
     active = set(a.active.split(",")) if a.active else None

@@ -6,20 +6,13 @@ Snakemake parses the workflow, i.e. before any job runs.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-RUN_KEYS = ("operation", "p", "train_fraction", "corruption", "width", "activation", "norm", "dropout",
-            "loss", "lr", "betas", "eps", "weight_decay", "batch_size", "steps", "seed", "init_scale",
-            "log_every", "record_neuron_ipr")
+from .experiments.specs import SCHEMA_PATH, ConfigError, cell_spec, grid_settings, resolve_run
 
-
-class ConfigError(ValueError):
-    pass
+__all__ = ["ConfigError", "validate", "enabled_figures", "figure_runs", "figure_grids"]
 
 
 def _path(error) -> str:
@@ -73,10 +66,10 @@ def validate(config: dict, schema_path: Path | str = SCHEMA_PATH) -> dict:
 
 
 def _semantic_errors(config: dict) -> list[str]:
-    from .tasks import noise_count, train_size  # numpy only
+    from .data.modular import noise_count, train_size  # numpy only
 
     errs = []
-    from .claims import CLAIMS  # numpy only
+    from .report.claims import CLAIMS  # numpy only
 
     known = sorted(c.id for c in CLAIMS)
     for cid in (config.get("claims") or {}).get("thresholds") or {}:
@@ -116,8 +109,7 @@ def _semantic_errors(config: dict) -> list[str]:
 
 
 def _grid_errors(config: dict) -> list[str]:
-    from .gridplan import cell_spec, grid_settings
-    from .tasks import train_size
+    from .data.modular import train_size
 
     errs = []
     for grid in config.get("grids", {}):
@@ -135,23 +127,6 @@ def _grid_errors(config: dict) -> list[str]:
             if g["panel_key"] == "dropout" and not 0 <= pv < 1:
                 errs.append(f"{where}.panels': dropout {pv} must be in [0, 1)")
     return errs
-
-
-def resolve_run(config: dict, name: str) -> dict:
-    """The full settings of run ``name``: ``run_defaults`` overlaid with ``runs[name]``."""
-    if name not in config.get("runs", {}):
-        raise ConfigError(f"run {name!r} is not defined; defined runs: {sorted(config.get('runs', {}))}")
-    spec = dict(config["run_defaults"])
-    spec.update(config["runs"][name] or {})
-    spec["name"] = name
-    spec["pair_seed"] = config["data"]["pair_seed"]
-    spec["label_seed"] = config["data"]["label_seed"]
-    spec["ipr_mode"] = config["ipr"]["mode"]
-    return spec
-
-
-def spec_hash(spec: dict) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def figure_runs(config: dict, fig: str) -> dict:

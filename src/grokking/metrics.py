@@ -1,4 +1,5 @@
-"""Weight norms and the inverse participation ratio (PAPER.md A7-A8)."""
+"""The inverse participation ratio (PAPER.md A8). Which weights it is read from is the model
+family's business (e.g. ``models.mlp2.neuron_ipr``)."""
 
 from __future__ import annotations
 
@@ -22,19 +23,3 @@ def ipr(x: torch.Tensor, mode: str = "rfft", r: int = 2) -> torch.Tensor:
         raise ValueError(f"ipr mode: {mode!r} is not one of {list(IPR_MODES)}")
     power = spec.pow(2)
     return (power.pow(r).sum(-1) / power.sum(-1).pow(r)).to(x.dtype)
-
-
-def neuron_ipr(params: dict, mode: str = "rfft") -> torch.Tensor:
-    """Per-neuron IPR_k = mean of IPR(U_k), IPR(V_k), IPR(W_:,k); params stacked (K, ...) -> (K, N)."""
-    U, V, W = params["U"], params["V"], params["W"]
-    return (ipr(U, mode) + ipr(V, mode) + ipr(W.transpose(-1, -2), mode)) / 3.0
-
-
-def neuron_ipr_components(params: dict, mode: str = "rfft") -> dict:
-    U, V, W = params["U"], params["V"], params["W"]
-    return {"ipr_u": ipr(U, mode), "ipr_v": ipr(V, mode), "ipr_w": ipr(W.transpose(-1, -2), mode)}
-
-
-def weight_norms(params: dict) -> dict:
-    """Frobenius norms (not squared) of U, V, W for each stacked model."""
-    return {f"norm_{k.lower()}": params[k].flatten(1).norm(dim=1) for k in ("U", "V", "W")}

@@ -1,7 +1,18 @@
-"""On-disk formats: atomic writes, provenance, and loaders used by notebooks and users.
+"""On-disk formats: atomic writes, provenance, and one loader per result file.
 
-A single run directory holds ``spec.json`` (resolved settings), ``curves.npz`` (metrics on the log
-schedule), ``model.pt`` (initial and final weights) and ``summary.json`` (final metrics and phase).
+Where each file lives is :mod:`grokking.layout`'s business; this module reads and writes them:
+
+=====================  ============================================  ==========================
+file                   content                                        loader
+=====================  ============================================  ==========================
+``data/*.npz``         pair universe and random-label stream          :func:`load_universe`
+``runs/<run>/``        spec.json, curves.npz, model.pt, summary.json  :func:`load_run`
+``grids/<grid>.npz``   merged grid, arrays indexed [panel, xi, alpha] :func:`load_grid`
+``grids/chunks/*.npz`` one training job of grid cells                 :func:`load_chunk`
+``analysis/pruning/``  IPR-ordered pruning sweeps of a run            :func:`load_pruning`
+``analysis/width_*``   Fig 32 jobs and their summary                  :func:`load_width_job`,
+                                                                      :func:`load_width_sweep`
+=====================  ============================================  ==========================
 """
 
 from __future__ import annotations
@@ -129,15 +140,15 @@ class Run:
         """Eval-mode output logits (B, p) of the final network on the pairs (m, n)."""
         import torch
 
-        from .models import MLPShape, forward
+        from .models import get_family, shape_from_dict
 
         ck = self.checkpoint
+        shape = shape_from_dict(ck["shape"])
         params = {k: v.unsqueeze(0) for k, v in ck["params"].items()}
         buffers = {k: v.unsqueeze(0) for k, v in ck["buffers"].items()}
-        m = torch.as_tensor(np.asarray(m), dtype=torch.long)
-        n = torch.as_tensor(np.asarray(n), dtype=torch.long)
+        x = torch.as_tensor(np.stack([np.asarray(m), np.asarray(n)], 1), dtype=torch.long)
         with torch.no_grad():
-            return forward(MLPShape(**ck["shape"]), params, buffers, m, n, train=False)[0].numpy()
+            return get_family(shape).forward(shape, params, buffers, x, train=False)[0].numpy()
 
     def __repr__(self):
         s = self.summary
@@ -153,8 +164,53 @@ def load_run(path) -> Run:
     return Run(path, read_json(path / "spec.json"), read_json(path / "summary.json"))
 
 
+def _load_npz(path, what: str, scalars: bool = False) -> dict:
+    """Every array of an npz file; a missing file names the Snakemake target that builds it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} ({what}) does not exist; build it with: snakemake {path}")
+    with np.load(path) as z:
+        if scalars:
+            return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
+        return {k: z[k] for k in z.files}
+
+
 def load_grid(path) -> dict:
     """A merged grid (``results/<preset>/grids/<grid>.npz``) as a dict of arrays indexed [panel, xi, alpha];
-    ``phase`` holds codes into ``phase_names``."""
-    with np.load(Path(path)) as z:
-        return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
+    ``phase`` holds codes into ``phase_names``; 0-d arrays come back as Python scalars."""
+    return _load_npz(path, "merged grid", scalars=True)
+
+
+def load_chunk(path) -> dict:
+    """One trained grid chunk: ``ids`` of its cells, ``curve_<metric>`` (T, K), ``neuron_ipr`` (K, N), ..."""
+    return _load_npz(path, "grid chunk")
+
+
+def load_pruning(path) -> dict:
+    """Both IPR-ordered pruning sweeps of a run: ``<lowest|highest>_<metric>`` (N,), ``fraction``, ..."""
+    return _load_npz(path, "pruning sweep")
+
+
+def load_width_job(path) -> dict:
+    """One Fig 32 job: ``pruned_<metric>`` (seeds, width) after pruning j = 0 .. width-1 neurons, ..."""
+    return _load_npz(path, "width-sweep job")
+
+
+def load_width_sweep(path) -> dict:
+    """The Fig 32 summary: per width ``required_mean``, ``prunable_pct_mean`` (and s.e.), per seed ``row_*``."""
+    return _load_npz(path, "width-sweep summary")
+
+
+def load_universe(path):
+    """The dataset file of one (operation, p): all pairs in shuffled order with their label streams."""
+    from .data import Universe
+
+    return Universe.from_arrays(_load_npz(path, "dataset"))
+
+
+def check_universe(universe, spec: dict, path) -> None:
+    """Refuse a dataset file that is not the one ``spec`` was resolved for."""
+    want = (spec["operation"], spec["p"], spec["pair_seed"], spec["label_seed"])
+    have = (universe.operation, universe.p, universe.pair_seed, universe.label_seed)
+    if want != have:
+        raise ValueError(f"dataset {path} holds (operation, p, pair_seed, label_seed)={have}, the run needs {want}")

@@ -1,9 +1,11 @@
 # Validation, paths and target lists, computed from the config alone (no torch import: `snakemake -n`
-# of the paper preset takes seconds). No rules here.
+# of the paper preset takes seconds). Every helper function of the workflow lives here; no rules.
 import json
 import os
 import sys
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(workflow.basedir)
 SRC = ROOT / "src"
@@ -11,67 +13,113 @@ sys.path.insert(0, str(SRC))
 # Jobs (and the notebook kernels they start) import the library from this checkout.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 
-from grokking.config import (  # noqa: E402
-    ConfigError,
-    enabled_figures,
-    figure_grids,
-    figure_runs,
-    resolve_run,
-    validate,
+from grokking import codedeps  # noqa: E402
+from grokking.config import ConfigError, enabled_figures, figure_grids, figure_runs, validate  # noqa: E402
+from grokking.experiments.gridplan import (  # noqa: E402
+    chunk_work,
+    chunks_of_grid,
+    plan,
+    width_sweep_jobs,
+    work_estimate,
 )
+from grokking.experiments.specs import resolve_run  # noqa: E402
+from grokking.layout import RUN_FILES, TABLE_FILES, Layout  # noqa: E402
+from grokking.report import figures as figure_catalog  # noqa: E402
 
 try:
-    validate(config, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    validate(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 PRESET = config["preset"]
-RES = f"{config['results_dir']}/{PRESET}"
-FIG = f"{config['figures_dir']}/{PRESET}"
+L = Layout.from_config(config)
 PYTHON = sys.executable
 RUNS = sorted(config["runs"])
+CHUNKS = plan(config)
+GRIDS = sorted(config.get("grids", {}))
+GRID_CHUNKS = {g: chunks_of_grid(config, g, CHUNKS) for g in GRIDS}
+WIDTH_JOBS = width_sweep_jobs(config)
+FIGS = sorted(config["figures"])
+CAPTIONS = figure_catalog.captions()
 
 
-def code_files(*modules):
-    """Library modules a rule runs: editing them reruns that rule's outputs."""
-    return [str((SRC / "grokking" / f"{m}.py").relative_to(ROOT)) for m in modules]
+def code(*modules, notebook=None):
+    """The library files a rule runs (the import closure of its module or notebook): editing any of
+    them reruns the rule's outputs, editing anything else does not (src/grokking/codedeps.py)."""
+    return codedeps.code_files(*modules, notebook=notebook, root=ROOT)
 
 
-TRAIN_CODE = code_files("__init__", "__main__", "cli", "config", "tasks", "models", "train", "metrics",
-                        "phases", "runs", "results")
-FIGURE_CODE = code_files("__init__", "results", "phases", "plotting")
-RUN_FILES = ("spec.json", "curves.npz", "model.pt", "summary.json")
-TABLE_FILES = ("table1.md", "table1.tex", "table2.md", "table2.tex")
+def one_of(names, empty):
+    """A wildcard constraint matching exactly ``names``."""
+    return "|".join(names) if names else empty
 
 
 def run_spec(name):
     return resolve_run(config, name)
 
 
-def dataset_path(spec):
-    return f"{RES}/data/{spec['operation']}_p{spec['p']}.npz"
+def run_dataset(w):
+    return L.dataset_of(run_spec(w.run))
 
 
-def run_dir(name):
-    return f"{RES}/runs/{name}"
+def grid_config(grid):
+    """The part of the config that defines one grid (so unrelated edits do not rerun its merge)."""
+    sub = {k: config[k] for k in ("run_defaults", "data", "ipr", "phases", "grid_defaults")}
+    sub["grids"] = {grid: config["grids"][grid]}
+    return sub
 
 
-def figure_stem(fig):
-    return f"{FIG}/{fig}_{config['figures'][fig]['slug']}"
+def active_claims():
+    """Claims whose inputs this preset builds: grids of enabled figures, pruning of enabled pruning figures."""
+    from grokking.report.claims import CLAIMS
+
+    figs = enabled_figures(config)
+    grids = {g for f in figs for g in figure_grids(config, f).values()}
+    pruned = {r for f in figs if config["figures"][f].get("pruning") for r in figure_runs(config, f).values()}
+    widths = any(config["figures"][f].get("width_sweep") for f in figs)
+    return [
+        c
+        for c in CLAIMS
+        if set(c.grids) <= grids
+        and set(c.pruning) <= pruned
+        and set(c.runs) <= set(RUNS)
+        and (widths or not c.width_sweep)
+    ]
 
 
-def figure_files(fig):
-    return [figure_stem(fig) + ext for ext in (".pdf", ".png")]
+def claim_inputs(w):
+    claims = active_claims()
+    runs = sorted({r for c in claims for r in c.runs})
+    inputs = [f for r in runs for f in L.run_files(r)]
+    inputs += sorted({L.dataset_of(run_spec(r)) for r in runs})
+    inputs += sorted({L.grid(g) for c in claims for g in c.grids})
+    inputs += sorted({L.pruning(r) for c in claims for r in c.pruning})
+    if any(c.width_sweep for c in claims):
+        inputs.append(L.width_sweep())
+    return inputs
 
 
-def pruning_path(run):
-    return f"{RES}/analysis/pruning/{run}.npz"
+def figure_notebook(w):
+    return figure_catalog.notebook_path(config, w.fig, ROOT)
+
+
+def figure_inputs(w):
+    return figure_catalog.result_files(config, w.fig, L)
+
+
+def figure_code(w):
+    return code(notebook=figure_notebook(w))
+
+
+def figure_parameters(w):
+    params = figure_catalog.notebook_parameters(config, w.fig, L)
+    return yaml.safe_dump(params, default_flow_style=True, width=10**6).strip()
 
 
 def all_targets():
-    targets = [f"{run_dir(r)}/summary.json" for r in RUNS] + [f"{FIG}/{name}" for name in TABLE_FILES]
-    targets += [f"{RES}/claims.json", f"{FIG}/claims.md"]
+    targets = [L.run_file(r, "summary.json") for r in RUNS] + [L.table(name) for name in TABLE_FILES]
+    targets += [L.claims_json(), L.claims_md()]
     for fig in enabled_figures(config):
-        targets += figure_files(fig)
-        targets += [f"{RES}/grids/{g}.csv" for g in sorted(set(figure_grids(config, fig).values()))]
+        targets += L.figure_files(fig, config["figures"][fig]["slug"])
+        targets += [L.grid(g, ".csv") for g in sorted(set(figure_grids(config, fig).values()))]
     return targets

@@ -1,4 +1,8 @@
-"""Batched training of grid chunks and merging them into per-grid arrays and tidy tables."""
+"""Grid cells: a chunk of cells trained as one stacked model, and chunks merged into per-grid arrays.
+
+Where a grid cell is trained: :func:`train_chunk` (one Snakemake job, rule ``train_grid_chunk``); the
+chunks themselves are planned from the config by :mod:`grokking.experiments.gridplan`.
+"""
 
 from __future__ import annotations
 
@@ -8,56 +12,51 @@ import json
 
 import numpy as np
 
-from . import metrics, phases, results
+from .. import phases, results
 from .gridplan import grid_cells, grid_settings
-from .runs import FINAL_KEYS, check_universe, load_universe, settings_from_spec
-from .train import CURVE_KEYS, ModelSettings, train
+from .specs import model_settings, stack_settings
+from .summary import final_keys, summarize
 
 
 def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=True, keep_weights=(), desc="chunk"):
     """Train every cell of a chunk as one stacked model and write ``out_path`` (npz)."""
-    import torch
+    from ..engine import train
+    from ..models import get_family
 
     stack = dict(chunk["stack"])
-    universe = load_universe(data_path)
-    check_universe(universe, stack, data_path)
+    universe = results.load_universe(data_path)
+    results.check_universe(universe, stack, data_path)
     split = universe.split(stack["train_fraction"])
-    probe = dict(stack, corruption=0.0, weight_decay=0.0, dropout=0.0, lr=1.0, seed=0)
-    settings, _ = settings_from_spec(probe)
+    settings = stack_settings(stack)
     ids = [c[0] for c in chunk["cells"]]
-    models = [ModelSettings(**{k: (int(v) if k == "seed" else float(v)) for k, v in c[1].items()})
-              for c in chunk["cells"]]
-    res = train(split, settings, models, device=device, progress=progress, desc=desc)
-    neuron = metrics.neuron_ipr({k: res.params[k] for k in "UVW"}, settings.ipr_mode).float().numpy()
+    res = train(split, settings, [model_settings(c[1]) for c in chunk["cells"]], device=device, progress=progress,
+                desc=desc)
+    neuron = get_family(settings.shape).neuron_ipr(res.params, settings.ipr_mode).float().numpy()
     arrays = {"ids": np.asarray(ids), "steps": res.steps, "n_noise": res.n_noise, "neuron_ipr": neuron,
               "seconds": np.asarray(res.seconds), "device": np.asarray(res.device),
               "stack": np.asarray(json.dumps(stack, sort_keys=True)),
               "cells": np.asarray(json.dumps(chunk["cells"], sort_keys=True))}
-    for key in CURVE_KEYS:
-        arrays[f"curve_{key}"] = res.curves[key].astype(np.float32)
+    for key, curve in res.curves.items():
+        arrays[f"curve_{key}"] = curve.astype(np.float32)
     keep = {(round(a, 6), round(x, 6)) for a, x in keep_weights}
     for k, (cid, per_model) in enumerate(chunk["cells"]):
         if (round(stack["train_fraction"], 6), round(float(per_model["corruption"]), 6)) in keep:
-            for name, t in res.params.items():
-                arrays[f"weights/{cid}/{name}"] = t[k].numpy()
-            for name, t in res.buffers.items():
+            for name, t in {**res.params, **res.buffers}.items():
                 arrays[f"weights/{cid}/{name}"] = t[k].numpy()
     results.write_npz(out_path, **arrays)
     return res
 
 
-def _load_chunks(paths):
+def _load_cells(paths) -> dict:
+    """Cell id -> its curves (T,), neuron IPR, n_noise, kept weights and logged steps, from chunk files."""
     cells = {}
     for path in paths:
-        with np.load(path) as z:
-            ids = [str(i) for i in z["ids"]]
-            steps = z["steps"]
-            curves = {k: z[f"curve_{k}"] for k in CURVE_KEYS}
-            for j, cid in enumerate(ids):
-                cells[cid] = {"steps": steps, "curves": {k: v[:, j] for k, v in curves.items()},
-                              "neuron_ipr": z["neuron_ipr"][j], "n_noise": int(z["n_noise"][j]),
-                              "weights": {key.split("/")[2]: z[key] for key in z.files
-                                          if key.startswith(f"weights/{cid}/")}}
+        z = results.load_chunk(path)
+        curves = {k[len("curve_"):]: v for k, v in z.items() if k.startswith("curve_")}
+        for j, cid in enumerate(str(i) for i in z["ids"]):
+            cells[cid] = {"steps": z["steps"], "curves": {k: v[:, j] for k, v in curves.items()},
+                          "neuron_ipr": z["neuron_ipr"][j], "n_noise": int(z["n_noise"][j]),
+                          "weights": {key.split("/")[2]: z[key] for key in z if key.startswith(f"weights/{cid}/")}}
     return cells
 
 
@@ -65,12 +64,15 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
     """Assemble a grid's cells into arrays indexed [panel, xi, alpha] plus a tidy CSV."""
     g = grid_settings(config, grid)
     cells = grid_cells(config, grid)
-    data = _load_chunks(chunk_paths)
+    data = _load_cells(chunk_paths)
     P, X, A = len(g["panels"]), len(g["corruptions"]), len(g["train_fractions"])
     first = data[cells[0]["id"]]
     T, N = len(first["steps"]), first["neuron_ipr"].shape[0]
-    arr = {k: np.full((P, X, A), np.nan) for k in FINAL_KEYS + ("max_test_acc", "max_train_acc")}
-    curves = {k: np.full((P, X, A, T), np.nan, dtype=np.float32) for k in CURVE_KEYS}
+    curve_keys = list(first["curves"])
+    summary_keys = final_keys(first["curves"]) + ["max_test_acc", "max_train_acc"]
+    arr = {k: np.full((P, X, A), np.nan) for k in summary_keys}
+    phase_names = np.empty((P, X, A), dtype=object)
+    curves = {k: np.full((P, X, A, T), np.nan, dtype=np.float32) for k in curve_keys}
     neuron = np.full((P, X, A, N), np.nan, dtype=np.float32)
     steps = np.full((P, A, T), -1, dtype=np.int64)  # minibatch panels have their own step counts
     n_noise = np.zeros((P, X, A), dtype=np.int64)
@@ -81,20 +83,18 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
         if len(d["steps"]) != T:
             raise ValueError(f"grid {grid}: cells have different curve lengths ({len(d['steps'])} vs {T}); "
                              f"set curve_points so that every panel logs the same number of points")
-        for k in FINAL_KEYS:
-            arr[k][idx] = d["curves"][k][-1]
-        arr["max_test_acc"][idx] = np.nanmax(d["curves"]["test_acc"])
-        arr["max_train_acc"][idx] = np.nanmax(d["curves"]["train_acc"])
-        for k in CURVE_KEYS:
+        s = summarize(d["curves"], c["spec"]["corruption"], config["phases"])
+        for k in summary_keys:
+            arr[k][idx] = s[k]
+        phase_names[idx] = s["phase"]
+        for k in curve_keys:
             curves[k][idx] = d["curves"][k]
         neuron[idx] = d["neuron_ipr"]
         steps[c["panel"], c["alpha"]] = d["steps"]
         n_noise[idx] = d["n_noise"]
         for name, w in d["weights"].items():
             weights[f"{c['panel']}_{c['xi']}_{c['alpha']}/{name}"] = w
-    xi = np.asarray(g["corruptions"], dtype=float)[None, :, None]
-    names = phases.classify(arr["train_acc"], arr["test_acc"], xi, arr["max_test_acc"], **config["phases"])
-    codes = np.vectorize(phases.PHASE_CODES.get)(names).astype(np.int8)
+    codes = np.vectorize(phases.PHASE_CODES.get)(phase_names).astype(np.int8)
     out = dict(arr, phase=codes, n_noise=n_noise, neuron_ipr=neuron, steps=steps,
                panels=np.asarray(g["panels"], dtype=float), panel_key=np.asarray(g["panel_key"]),
                train_fractions=np.asarray(g["train_fractions"], dtype=float),
@@ -108,17 +108,16 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
         results.write_npz(out_weights, **weights)
 
     buf = io.StringIO()
-    cols = ["grid", "panel_key", "panel", "train_fraction", "corruption", g["panel_key"]] + \
-        list(FINAL_KEYS) + ["max_test_acc", "max_train_acc", "n_noise", "phase", "cell_id"]
+    finals = final_keys(first["curves"])
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(cols)
+    w.writerow(["grid", "panel_key", "panel", "train_fraction", "corruption", g["panel_key"]] + finals +
+               ["max_test_acc", "max_train_acc", "n_noise", "phase", "cell_id"])
     for c in cells:
         idx = (c["panel"], c["xi"], c["alpha"])
         spec = c["spec"]
-        row = [grid, g["panel_key"], g["panels"][c["panel"]], spec["train_fraction"], spec["corruption"],
-               spec[g["panel_key"]]] + [f"{arr[k][idx]:.6g}" for k in FINAL_KEYS] + \
-              [f"{arr['max_test_acc'][idx]:.6g}", f"{arr['max_train_acc'][idx]:.6g}", int(n_noise[idx]),
-               phases.PHASES[codes[idx]], c["id"]]
-        w.writerow(row)
+        w.writerow([grid, g["panel_key"], g["panels"][c["panel"]], spec["train_fraction"], spec["corruption"],
+                    spec[g["panel_key"]]] + [f"{arr[k][idx]:.6g}" for k in finals] +
+                   [f"{arr['max_test_acc'][idx]:.6g}", f"{arr['max_train_acc'][idx]:.6g}", int(n_noise[idx]),
+                    phases.PHASES[codes[idx]], c["id"]])
     results.write_bytes(out_csv, buf.getvalue().encode())
     return out

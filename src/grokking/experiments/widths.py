@@ -1,7 +1,7 @@
 """Fig 32: how many low-IPR neurons can be pruned while the network keeps generalizing, against width.
 
 A job trains the seeds of one width as one stacked model (PAPER.md App. Q: alpha 0.5, xi 0.35, lr
-0.005, wd 1.0, MSE), then prunes every seed lowest-IPR first with :func:`grokking.pruning.prune_curves`
+0.005, wd 1.0, MSE), then prunes every seed lowest-IPR first with :func:`grokking.experiments.pruning.prune_curves`
 (all pruned counts in one pass). The retention criterion (PAPER.md A12, config ``width_sweep.retention``):
 a seed's prunable count is the largest n such that ``metric`` stays >= ``threshold`` after pruning
 0, 1, ..., n neurons (rule ``prefix``; rule ``last`` takes the largest n whose own value passes); the
@@ -17,7 +17,7 @@ import json
 
 import numpy as np
 
-from . import results
+from .. import results
 
 RETENTION_RULES = ("prefix", "last")
 
@@ -38,23 +38,20 @@ def prunable_count(curve, threshold: float, rule: str = "prefix") -> int:
 
 def train_width_job(job: dict, data_path, out_path, *, device="auto", progress=True, desc="width") -> dict:
     """Train ``job["seeds"]`` at ``job["spec"]["width"]`` as one stack, prune each seed lowest-IPR first."""
-    import torch
-
-    from . import metrics
+    from ..engine import resolve_device, train
+    from ..models import get_family
     from .pruning import CURVE_KEYS, prune_curves, pruning_order
-    from .runs import check_universe, load_universe, settings_from_spec
-    from .train import ModelSettings, resolve_device, train
+    from .specs import model_settings, stack_settings, with_seed
 
     spec, seeds = dict(job["spec"]), [int(s) for s in job["seeds"]]
-    dev = resolve_device(device) if isinstance(device, str) else device
-    universe = load_universe(data_path)
-    check_universe(universe, spec, data_path)
+    dev = resolve_device(device)
+    universe = results.load_universe(data_path)
+    results.check_universe(universe, spec, data_path)
     split = universe.split(spec["train_fraction"])
-    settings, model = settings_from_spec(dict(spec, record_neuron_ipr=False))
-    models = [ModelSettings(corruption=model.corruption, weight_decay=model.weight_decay, dropout=model.dropout,
-                            lr=model.lr, seed=s) for s in seeds]
-    res = train(split, settings, models, device=dev, progress=progress, desc=desc)
-    ipr = metrics.neuron_ipr({k: res.params[k] for k in "UVW"}, settings.ipr_mode)  # (K, N)
+    settings = stack_settings(dict(spec, record_neuron_ipr=False))
+    res = train(split, settings, [model_settings(with_seed(spec, s)) for s in seeds], device=dev, progress=progress,
+                desc=desc)
+    ipr = get_family(settings.shape).neuron_ipr(res.params, settings.ipr_mode)  # (K, N)
     order = pruning_order(ipr, lowest_first=True)
     labels, n_noise = split.train_labels(spec["corruption"])
     K = len(seeds)
@@ -83,15 +80,15 @@ def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
     rule = retention.get("rule", "prefix")
     rows = []
     for path in paths:
-        with np.load(path) as z:
-            width = int(z["width"])
-            curves = z[f"pruned_{metric}"]
-            for k, seed in enumerate(z["seeds"]):
-                n = prunable_count(curves[k], threshold, rule)
-                rows.append({"width": width, "seed": int(seed), "final_train_acc": float(z["final_train_acc"][k]),
-                             "final_test_acc": float(z["final_test_acc"][k]),
-                             "generalized": n >= 0, "prunable": n if n >= 0 else np.nan,
-                             "required": width - n if n >= 0 else np.nan})
+        z = results.load_width_job(path)
+        width = int(z["width"])
+        curves = z[f"pruned_{metric}"]
+        for k, seed in enumerate(z["seeds"]):
+            n = prunable_count(curves[k], threshold, rule)
+            rows.append({"width": width, "seed": int(seed), "final_train_acc": float(z["final_train_acc"][k]),
+                         "final_test_acc": float(z["final_test_acc"][k]),
+                         "generalized": n >= 0, "prunable": n if n >= 0 else np.nan,
+                         "required": width - n if n >= 0 else np.nan})
     rows.sort(key=lambda r: (r["width"], r["seed"]))
     widths = np.asarray(sorted({r["width"] for r in rows}))
     summary = {k: np.full(len(widths), np.nan) for k in ("required_mean", "required_se", "prunable_pct_mean",

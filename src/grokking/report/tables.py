@@ -6,7 +6,7 @@ Table 2 is rendered from the phase rules actually used (``phases.DEFAULTS`` over
 
 from __future__ import annotations
 
-from .phases import DEFAULTS
+from ..phases import DEFAULTS
 
 TABLE1_HEADER = ("Phase", "Memorizes corrupted training data", "Generalizes on test data")
 TABLE1_ROWS = (

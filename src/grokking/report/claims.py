@@ -18,6 +18,9 @@ from typing import Callable
 
 import numpy as np
 
+from .. import results
+from ..layout import Layout
+
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
 
@@ -37,10 +40,11 @@ class Claim:
 
 
 class Results:
-    """Read-only view of one preset's results directory (``results/<preset>``)."""
+    """Read-only view of one preset's results directory (``results/<preset>``), through its layout."""
 
     def __init__(self, root):
         self.root = Path(root)
+        self.layout = Layout.of_results(root)
         self._cache = {}
 
     def _get(self, key, load):
@@ -49,37 +53,23 @@ class Results:
         return self._cache[key]
 
     def run(self, name):
-        from .results import load_run
-
-        return self._get(("run", name), lambda: load_run(self.root / "runs" / name))
+        return self._get(("run", name), lambda: results.load_run(self.layout.run_dir(name)))
 
     def grid(self, name) -> dict:
-        from .results import load_grid
-
-        return self._get(("grid", name), lambda: load_grid(self.root / "grids" / f"{name}.npz"))
+        return self._get(("grid", name), lambda: results.load_grid(self.layout.grid(name)))
 
     def pruning(self, name) -> dict:
-        def load():
-            with np.load(self.root / "analysis" / "pruning" / f"{name}.npz") as z:
-                return {k: z[k] for k in z.files}
-
-        return self._get(("pruning", name), load)
+        return self._get(("pruning", name), lambda: results.load_pruning(self.layout.pruning(name)))
 
     def width_sweep(self) -> dict:
-        def load():
-            with np.load(self.root / "analysis" / "width_sweep.npz") as z:
-                return {k: z[k] for k in z.files}
-
-        return self._get(("width_sweep",), load)
+        return self._get(("width_sweep",), lambda: results.load_width_sweep(self.layout.width_sweep()))
 
     def data(self, name):
         """The dataset split and training labels a run was trained on."""
-        from .runs import load_universe
-
         spec = self.run(name).spec
-        path = self.root / "data" / f"{spec['operation']}_p{spec['p']}.npz"
-        split = self._get(("split", str(path), spec["train_fraction"]),
-                          lambda: load_universe(path).split(spec["train_fraction"]))
+        path = self.layout.dataset_of(spec)
+        split = self._get(("split", path, spec["train_fraction"]),
+                          lambda: results.load_universe(path).split(spec["train_fraction"]))
         return split, split.train_labels(spec["corruption"])
 
 
@@ -211,7 +201,7 @@ def _width_generalized(r):
 
 def _grid_phases(*grids):
     def f(r):
-        from .phases import PHASES
+        from ..phases import PHASES
 
         codes = np.concatenate([np.ravel(r.grid(g)["phase"]) for g in grids])
         return float(len({PHASES[int(c)] for c in codes}))
@@ -220,7 +210,7 @@ def _grid_phases(*grids):
 
 def _panel_phase_count(grid, panel_value, phase):
     def f(r):
-        from .phases import PHASE_CODES
+        from ..phases import PHASE_CODES
 
         g = r.grid(grid)
         i = int(np.flatnonzero(np.isclose(np.asarray(g["panels"], dtype=float), float(panel_value)))[0])
@@ -236,7 +226,7 @@ def _panel_phase_gain(grid, low, high, phase):
 def _corner_phase(grid, panel_value):
     """Phase of the cell with the smallest alpha and the largest xi in one panel."""
     def f(r):
-        from .phases import PHASES
+        from ..phases import PHASES
 
         g = r.grid(grid)
         i = int(np.flatnonzero(np.isclose(np.asarray(g["panels"], dtype=float), float(panel_value)))[0])

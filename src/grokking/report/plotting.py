@@ -14,8 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .phases import PHASE_COLORS, PHASES  # noqa: E402
-from .results import write_bytes, code_version  # noqa: E402
+from ..phases import PHASE_COLORS, PHASES  # noqa: E402
+from ..results import write_bytes, code_version  # noqa: E402
 
 TRAIN_COLOR = "#1f77b4"
 TEST_COLOR = "#ff7f0e"

@@ -14,8 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .models import MLPShape, hidden_features
-from .tasks import Split
+from ..data import Split
+from ..engine import losses
+from ..models import shape_from_dict
+from ..models.mlp2 import MLPShape, hidden_features
 
 CURVE_KEYS = ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc", "full_acc", "train_loss", "test_loss")
 
@@ -30,7 +32,7 @@ def _block_rows(K, N, p, budget_bytes):
 
 
 @torch.no_grad()
-def _sweep(shape, params, buffers, order, m, n, labels, groups, n_groups, loss, budget_bytes):
+def _sweep(shape, params, buffers, order, x, labels, groups, n_groups, loss, budget_bytes):
     """Per group and pruned count: correct predictions against each label set, and the summed loss
     against the first. labels: list of (K, B); groups: (K, B) ints in [0, n_groups). Returns
     ([(K, G, N)] correct counts, (K, G, N) loss sums), float64."""
@@ -40,11 +42,11 @@ def _sweep(shape, params, buffers, order, m, n, labels, groups, n_groups, loss, 
     w_ordered = torch.gather(W, 2, order.unsqueeze(1).expand(K, p, N)).double()  # (K, p, N)
     correct = [torch.zeros(K, n_groups, N, dtype=torch.float64, device=W.device) for _ in labels]
     loss_sum = torch.zeros(K, n_groups, N, dtype=torch.float64, device=W.device)
-    B = m.shape[-1]
+    B = x.shape[0]
     rows = _block_rows(K, N, p, budget_bytes)
     for s in range(0, B, rows):
         sl = slice(s, min(B, s + rows))
-        z = hidden_features(shape, params, buffers, m[sl], n[sl], train=False)  # (K, b, N)
+        z = hidden_features(shape, params, buffers, x[sl], train=False)  # (K, b, N)
         z = torch.gather(z, 2, order.unsqueeze(1).expand(-1, z.shape[1], -1)).double()
         contrib = z.unsqueeze(3) * w_ordered.transpose(1, 2).unsqueeze(1)  # (K, b, N, p): i-th pruned neuron
         logits = contrib.cumsum(2)
@@ -56,14 +58,7 @@ def _sweep(shape, params, buffers, order, m, n, labels, groups, n_groups, loss, 
         for acc, y in zip(correct, labels):
             hit = (pred == y[:, sl].unsqueeze(2)).double()
             acc.add_(torch.einsum("kbg,kbn->kgn", onehot_groups, hit))
-        y0 = labels[0][:, sl]
-        picked = torch.gather(logits, 3, y0.view(K, -1, 1, 1).expand(-1, -1, N, 1)).squeeze(3)  # (K, b, N)
-        if loss == "mse":
-            per = (logits.pow(2).sum(-1) - 2 * picked + 1) / p
-        elif loss == "ce":
-            per = torch.logsumexp(logits, -1) - picked
-        else:
-            raise ValueError(f"loss: {loss!r} is not one of ['mse', 'ce']")
+        per = losses.per_example(logits, labels[0][:, sl].unsqueeze(2).expand(-1, -1, N), loss)  # (K, b, N)
         loss_sum.add_(torch.einsum("kbg,kbn->kgn", onehot_groups, per))
     return correct, loss_sum
 
@@ -94,12 +89,13 @@ def prune_curves(shape: MLPShape, params: dict, buffers: dict, order: torch.Tens
     n_noise_t = t(n_noise).reshape(K, 1)
     corrupted = (torch.arange(m.shape[0], device=dev).unsqueeze(0) < n_noise_t).long()  # 1 = corrupted
     groups = 1 - corrupted  # group 0: corrupted positions, group 1: the rest
-    (train_hits, true_hits), train_loss = _sweep(shape, params, buffers, order, m, n, [y, true_y], groups, 2,
-                                                 loss, budget_bytes)
+    (train_hits, true_hits), train_loss = _sweep(shape, params, buffers, order, torch.stack([m, n], 1),
+                                                 [y, true_y], groups, 2, loss, budget_bytes)
     tm, tn = t(split.test_m), t(split.test_n)
     test_y = t(split.test_labels).expand(K, -1)
     zeros = torch.zeros_like(test_y)
-    (test_hits,), test_loss = _sweep(shape, params, buffers, order, tm, tn, [test_y], zeros, 1, loss, budget_bytes)
+    (test_hits,), test_loss = _sweep(shape, params, buffers, order, torch.stack([tm, tn], 1), [test_y], zeros, 1,
+                                     loss, budget_bytes)
 
     n_train, n_test = m.shape[0], tm.shape[0]
     n_cor = n_noise_t.double()
@@ -127,18 +123,17 @@ def prune_saved_run(run_dir, data_path, out_path, *, device="cpu") -> dict:
     Arrays: ``<direction>_<metric>`` (N,) for ``CURVE_KEYS``, ``<direction>_order`` (N,), ``pruned``,
     ``fraction`` (pruned / N), ``neuron_ipr`` (N,) and the scalars ``corruption``, ``n_noise``.
     """
-    from .results import load_run, write_npz
-    from .runs import check_universe, load_universe
-    from .train import resolve_device
+    from ..engine import resolve_device
+    from ..results import check_universe, load_run, load_universe, write_npz
 
-    device = resolve_device(device) if isinstance(device, str) else device
+    device = resolve_device(device)
     run = load_run(run_dir)
     spec = run.spec
     universe = load_universe(data_path)
     check_universe(universe, spec, data_path)
     split = universe.split(spec["train_fraction"])
     ckpt = run.checkpoint
-    shape = MLPShape(**ckpt["shape"])
+    shape = shape_from_dict(ckpt["shape"])
     params = {k: v.unsqueeze(0).to(device) for k, v in ckpt["params"].items()}
     buffers = {k: v.unsqueeze(0).to(device) for k, v in ckpt["buffers"].items()}
     labels, n_noise = split.train_labels(spec["corruption"])

@@ -1,0 +1,93 @@
+"""Which library files a job runs, derived from the imports (so editing one reruns exactly its jobs).
+
+A rule names the module (or notebook) it executes; its code inputs are that module's transitive
+closure of ``grokking`` imports, read from the source with :mod:`ast` (imports inside functions
+included, and module names written as strings in a registry such as ``models.FAMILIES``;
+nothing is executed), plus the package ``__init__`` files Python runs on the way. Derived
+rather than listed by hand, so a new import can never leave a job out of date; per job rather than
+the whole package, so editing a plotting helper does not retrain the paper's grids.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE = "grokking"
+SRC = Path(__file__).resolve().parents[1]
+
+
+def _module_file(module: str) -> Path | None:
+    base = SRC.joinpath(*module.split("."))
+    if base.with_suffix(".py").exists():
+        return base.with_suffix(".py")
+    if (base / "__init__.py").exists():
+        return base / "__init__.py"
+    return None
+
+
+def _parents(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _imports_in(source: str, module: str, is_package: bool) -> set[str]:
+    """Absolute names of the ``grokking`` modules that ``source`` (of ``module``) imports."""
+    found = set()
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            found.add(prefix)
+            found |= {f"{prefix}.{a.name}" for a in node.names}  # "from pkg import module"
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith(PACKAGE + "."):
+            found.add(node.value)  # a module named in a registry, imported with importlib
+    return {m for m in found if m.split(".")[0] == PACKAGE and _module_file(m) is not None}
+
+
+@lru_cache(maxsize=None)
+def closure(module: str) -> tuple[str, ...]:
+    """Every ``grokking`` module that importing and running ``module`` may execute, sorted."""
+    seen, todo = set(), [module]
+    while todo:
+        mod = todo.pop()
+        if mod in seen:
+            continue
+        seen.add(mod)
+        path = _module_file(mod)
+        todo += _parents(mod)
+        todo += sorted(_imports_in(path.read_text(), mod, path.name == "__init__.py"))
+    return tuple(sorted(seen))
+
+
+def notebook_modules(path) -> set[str]:
+    """The ``grokking`` modules a notebook's code cells import."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    return _imports_in("\n".join(lines), PACKAGE, True)
+
+
+ENTRY_POINTS = ("grokking.__main__", "grokking.cli")  # what ``python -m grokking <command>`` runs first
+
+
+def code_files(*modules: str, notebook=None, root=None) -> list[str]:
+    """The source files of the closure of ``modules`` (and of a notebook's imports), relative to ``root``.
+
+    With ``modules``, the command-line entry points are included as files: ``cli`` imports each
+    command's module lazily, inside the command, so only the closure of the module a rule names runs.
+    """
+    names = set(ENTRY_POINTS) if modules else set()
+    for m in list(modules) + sorted(notebook_modules(notebook) if notebook else ()):
+        names |= set(closure(m))
+    files = sorted({_module_file(m) for m in names})
+    return [str(f.relative_to(Path(root).resolve())) if root else str(f) for f in files]

@@ -1,0 +1,54 @@
+"""AdamW for stacked parameters, exactly ``torch.optim.AdamW`` (amsgrad off, not maximizing).
+
+Decoupled decay first (``w *= 1 - lr * wd``, PAPER.md A5: wd 5 at lr 0.01 scales by 0.95 per step),
+then the bias-corrected Adam update; learning rate and weight decay per model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _as_per_model(values, K, device, view_dims):
+    """A Python float when all models agree (exact scalar ops), else a broadcastable tensor."""
+    vals = [float(v) for v in values]
+    if all(v == vals[0] for v in vals):
+        return vals[0]
+    return torch.tensor(vals, device=device).view(K, *([1] * view_dims))
+
+
+class AdamW:
+    """``torch.optim.AdamW`` (amsgrad off, non-maximize) for stacked parameters, per-model lr and wd."""
+
+    def __init__(self, params: dict, lr, weight_decay, betas, eps):
+        self.params = params
+        K = next(iter(params.values())).shape[0]
+        self.lr = [float(x) for x in lr]
+        self.wd = [float(x) for x in weight_decay]
+        self.betas, self.eps, self.t = betas, eps, 0
+        self.state = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
+        dev = next(iter(params.values())).device
+        self._lr = {k: _as_per_model(self.lr, K, dev, v.dim() - 1) for k, v in params.items()}
+        self._decay = {k: _as_per_model([1 - a * b for a, b in zip(self.lr, self.wd)], K, dev, v.dim() - 1)
+                       for k, v in params.items()}
+
+    @torch.no_grad()
+    def step(self):
+        self.t += 1
+        b1, b2 = self.betas
+        bc1 = 1 - b1 ** self.t
+        bc2_sqrt = math.sqrt(1 - b2 ** self.t)
+        for name, p in self.params.items():
+            g = p.grad
+            m, v = self.state[name]
+            p.mul_(self._decay[name])
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
+            lr = self._lr[name]
+            if isinstance(lr, float):
+                p.addcdiv_(m, denom, value=-lr / bc1)
+            else:
+                p.sub_(m / denom * (lr / bc1))

@@ -1,0 +1,54 @@
+"""Dropout masks for a stack of models, each model drawing from its own generator."""
+
+from __future__ import annotations
+
+import torch
+
+from .seeds import derive_seed
+
+
+def dropout_mask(gen: torch.Generator, shape, prob: float, device) -> torch.Tensor:
+    """Inverted-dropout mask with keep probability 1 - prob, scaled by 1/(1 - prob)."""
+    keep = 1.0 - float(prob)
+    # A unit is kept where a uniform draw falls below keep: the same distribution as bernoulli_(keep),
+    # about 5x cheaper on CPU (bernoulli_ with an explicit generator costs ~20 ns per element).
+    return torch.empty(shape, device=device).uniform_(0.0, 1.0, generator=gen).lt_(keep).div_(keep)
+
+
+def stacked_dropout_masks(gens: dict, probs, B: int, N: int, device, buf=None):
+    """Masks (K, B, N) for K stacked models in one pass: model k draws from ``gens[k]`` exactly what
+    ``dropout_mask(gens[k], (B, N), probs[k], device)`` draws, models without a generator get ones.
+
+    ``buf`` holds the uniform draws between calls (pass back the returned one): rows of models
+    without dropout stay zero, so that one ``where`` turns the whole stack into masks.
+    """
+    K = len(probs)
+    if buf is None or buf.shape != (K, B, N):
+        buf = torch.zeros(K, B, N, device=device)
+    for k, gen in gens.items():
+        buf[k].uniform_(0.0, 1.0, generator=gen)
+    keep = torch.tensor([1.0 - float(q) for q in probs], dtype=buf.dtype, device=device).view(K, 1, 1)
+    return torch.where(buf < keep, 1.0 / keep, 0.0), buf
+
+
+class StackDropout:
+    """The dropout of a training stack: model k (dropout probability ``probs[k]``, model seed
+    ``seeds[k]``) draws its masks from a generator seeded with ``derive_seed(seeds[k], "dropout")``."""
+
+    def __init__(self, probs, seeds, device):
+        for q in probs:
+            if not 0 <= q < 1:
+                raise ValueError(f"dropout: {q} must be in [0, 1)")
+        self.probs = [float(q) for q in probs]
+        self.device = device
+        self.gens = {k: torch.Generator(device=device).manual_seed(derive_seed(s, "dropout"))
+                     for k, (q, s) in enumerate(zip(probs, seeds)) if q > 0}
+        self._buf = None
+
+    def masks(self, B: int, N: int):
+        """The next masks (K, B, N) of every model (ones where a model has no dropout), or None when
+        no model of the stack has dropout."""
+        if not self.gens:
+            return None
+        masks, self._buf = stacked_dropout_masks(self.gens, self.probs, B, N, self.device, self._buf)
+        return masks

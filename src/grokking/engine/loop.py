@@ -1,0 +1,249 @@
+"""The training loop: ONE loop for K >= 1 stacked models of any family (a single run is K = 1).
+
+Setup (data on the device, stacked init from per-model seeds, AdamW, dropout, batch order), then per
+step: a batch, the gradients (the family's hand-written ones where it has them, else autograd), the
+optimizer step, and on the log schedule the metrics of every model in eval mode on the whole training
+and test sets. Randomness is per model and per purpose (:mod:`grokking.engine.seeds`), so a model's
+trajectory does not depend on which other models share its stack.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..data import Split
+from ..models import get_family
+from . import losses
+from .adamw import AdamW
+from .dropout import StackDropout
+from .evaluate import metrics_row
+from .progress import Progress
+from .seeds import derive_seed
+from .substacks import concat_results, sub_stack_limit
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """What all models of one stack share (architecture, data size, schedule)."""
+
+    shape: object  # a family's Shape, e.g. models.mlp2.MLPShape
+    loss: str = "mse"
+    batch_size: int | None = None  # None = full batch
+    steps: int = 2000
+    betas: tuple = (0.9, 0.98)
+    eps: float = 1e-8
+    init_scale: float | None = None
+    log_steps: tuple = ()
+    ipr_mode: str = "rfft"
+    record_neuron_ipr: bool = False
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What may differ between the models of one stack."""
+
+    corruption: float = 0.0
+    weight_decay: float = 0.0
+    dropout: float = 0.0
+    lr: float = 0.01
+    seed: int = 1
+
+
+@dataclass
+class TrainResult:
+    steps: np.ndarray  # (T,) logged steps
+    curves: dict  # name -> (T, K)
+    neuron_ipr: np.ndarray | None  # (T, K, N) when recorded
+    params: dict  # final weights, stacked (K, ...), CPU
+    buffers: dict
+    init_params: dict
+    n_noise: np.ndarray  # (K,)
+    seconds: float
+    device: str
+    extra: dict = field(default_factory=dict)
+
+
+def log_schedule(steps: int, log_every: int | None = None) -> list[int]:
+    """Step 1, then every ``log_every`` steps (default steps/100), always ending at ``steps``."""
+    every = max(1, steps // 100) if log_every is None else int(log_every)
+    return sorted({1, steps, *range(every, steps + 1, every)})
+
+
+def resolve_device(device="auto") -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device: {device!r} was requested but CUDA is not available; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+@dataclass
+class StackData:
+    """The tensors of one stack on the device: operands x (n, 2), labels per model (K, n)."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor  # (K, n_train): each model's (partly corrupted) labels
+    true_y: torch.Tensor  # (n_train,)
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    corrupt_mask: torch.Tensor  # (K, n_train): training positions [0, n_noise)
+    n_noise: np.ndarray  # (K,)
+
+    @classmethod
+    def build(cls, split: Split, models: list[ModelSettings], device) -> "StackData":
+        def t(a):
+            return torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)
+
+        labels, n_noise = zip(*(split.train_labels(ms.corruption) for ms in models))
+        n_noise = np.asarray(n_noise)
+        corrupt = torch.arange(split.n_train, device=device).unsqueeze(0) < t(n_noise).unsqueeze(1)
+        return cls(torch.stack([t(split.train_m), t(split.train_n)], 1), t(np.stack(labels)), t(split.train_true),
+                   torch.stack([t(split.test_m), t(split.test_n)], 1), t(split.test_labels), corrupt, n_noise)
+
+
+class BatchOrder:
+    """Minibatch indices: each epoch a fresh permutation from the model's own generator, the last
+    incomplete batch dropped. Models with equal batch seeds share one schedule (drawn once)."""
+
+    def __init__(self, models: list[ModelSettings], n_train: int, batch_size: int, device):
+        seeds = [derive_seed(ms.seed, "batch") for ms in models]
+        self.shared = len(set(seeds)) == 1
+        self.gens = [torch.Generator().manual_seed(s) for s in (seeds[:1] if self.shared else seeds)]
+        self.n_train, self.bs, self.device = n_train, batch_size, device
+        self.epoch, self.pos = None, 0
+
+    def next(self) -> torch.Tensor:
+        """(bs,) indices shared by every model, or (K, bs) per model."""
+        if self.epoch is None or self.pos >= self.epoch.shape[1]:
+            nb = self.n_train // self.bs
+            perms = [torch.randperm(self.n_train, generator=g)[: nb * self.bs].view(nb, self.bs) for g in self.gens]
+            self.epoch, self.pos = torch.stack(perms, dim=0).to(self.device), 0  # (1 or K, nb, bs)
+        idx = self.epoch[:, self.pos]
+        self.pos += 1
+        return idx[0] if self.shared else idx
+
+
+def train(split: Split, settings: StackSettings, models: list[ModelSettings], *, device="auto",
+          progress=True, desc="train", max_stack: int | None = None) -> TrainResult:
+    """Train ``len(models)`` networks on ``split`` as one stacked model.
+
+    On CPU a large stack is trained as consecutive sub-stacks of ``max_stack`` models (default: the
+    family's ``cpu_sub_stack``); on a GPU as one stack unless ``max_stack`` is given.
+    """
+    if not models:
+        raise ValueError("train: at least one model is required")
+    dev = resolve_device(device)
+    K = len(models)
+    limit = sub_stack_limit(get_family(settings.shape), settings.shape, dev, K, max_stack)
+    if K > limit:
+        return concat_results([train(split, settings, models[i:i + limit], device=dev, progress=progress,
+                                     desc=f"{desc}[{i}:{min(K, i + limit)}]", max_stack=limit)
+                               for i in range(0, K, limit)])
+    return _train_stack(split, settings, models, dev, progress, desc)
+
+
+def _check(split: Split, settings: StackSettings) -> list[int]:
+    shape, bs = settings.shape, settings.batch_size
+    if getattr(shape, "p", split.p) != split.p:
+        raise ValueError(f"p: model has p={shape.p} but the dataset has p={split.p}")
+    if bs is not None and not 1 <= bs <= split.n_train:
+        raise ValueError(f"batch_size: {bs} must be 'full' or an integer in [1, {split.n_train}] (training set size)")
+    if getattr(shape, "norm", "none") == "batchnorm" and (bs or split.n_train) < 2:
+        raise ValueError("batch_size: BatchNorm needs at least 2 examples per batch")
+    log_steps = list(settings.log_steps) or log_schedule(settings.steps)
+    if log_steps[-1] != settings.steps or log_steps[0] < 1:
+        raise ValueError("log_steps must lie in [1, steps] and end at steps")
+    return log_steps
+
+
+def _train_stack(split, settings, models, dev, progress, desc) -> TrainResult:
+    # --- setup ---
+    family, shape, K = get_family(settings.shape), settings.shape, len(models)
+    log_steps = _check(split, settings)
+    dropout = StackDropout([ms.dropout for ms in models], [ms.seed for ms in models], dev)
+    data = StackData.build(split, models, dev)
+    inits = [family.init(shape, derive_seed(ms.seed, "init"), settings.init_scale) for ms in models]
+    init_params = _stack([p for p, _ in inits])
+    manual = getattr(family, "manual_gradients", lambda s: False)(shape)
+    params = {k: v.to(dev, copy=True).requires_grad_(not manual) for k, v in init_params.items()}
+    buffers = {k: v.to(dev) for k, v in _stack([b for _, b in inits]).items()}
+    opt = AdamW(params, [ms.lr for ms in models], [ms.weight_decay for ms in models], tuple(settings.betas),
+                settings.eps)
+    order = BatchOrder(models, split.n_train, settings.batch_size, dev) if settings.batch_size else None
+    curves, neuron_curve = {}, [] if settings.record_neuron_ipr else None
+    bar = Progress(settings.steps, desc, progress)
+    start = time.perf_counter()
+
+    # --- training ---
+    li = 0
+    for step in range(1, settings.steps + 1):
+        x, y = _batch(data, order)
+        logging = step == log_steps[li]
+        batch_loss = _set_gradients(family, shape, params, buffers, x, y, settings.loss, dropout, manual, logging)
+        opt.step()
+        if logging:  # --- log ---
+            row = metrics_row(family, settings, params, buffers, data)
+            row["batch_loss"] = batch_loss.detach()
+            for key, val in row.items():
+                curves.setdefault(key, np.full((len(log_steps), K), np.nan))[li] = val.double().cpu().numpy()
+            if neuron_curve is not None:
+                detached = {k: v.detach() for k, v in params.items()}
+                neuron_curve.append(family.neuron_ipr(detached, settings.ipr_mode).float().cpu().numpy())
+            bar.set_postfix(train=f"{np.nanmean(curves['train_acc'][li]):.3f}",
+                            test=f"{np.nanmean(curves['test_acc'][li]):.3f}")
+            li += 1
+        bar.update(1)
+    bar.close()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return TrainResult(np.asarray(log_steps), _curve_order(curves),
+                       None if neuron_curve is None else np.stack(neuron_curve),
+                       {k: v.detach().cpu() for k, v in params.items()}, {k: v.cpu() for k, v in buffers.items()},
+                       init_params, data.n_noise, seconds, str(dev))
+
+
+def _stack(dicts: list[dict]) -> dict:
+    return {k: torch.stack([d[k] for d in dicts]) for k in dicts[0]} if dicts else {}
+
+
+def _batch(data: StackData, order: BatchOrder | None):
+    """This step's operands (B, 2) or (K, B, 2) and labels (K, B)."""
+    if order is None:
+        return data.train_x, data.train_y
+    idx = order.next()
+    if idx.dim() == 1:
+        return data.train_x[idx], data.train_y[:, idx]
+    return data.train_x[idx], torch.gather(data.train_y, 1, idx)
+
+
+def _set_gradients(family, shape, params, buffers, x, y, loss, dropout, manual, need_loss):
+    """Fill ``.grad`` of every parameter with the gradient of the summed per-model batch losses;
+    returns the per-model batch loss (train mode, before the update; None when not needed and the
+    family's hand-written gradients can skip it)."""
+    if manual:
+        value, grads = family.loss_and_grads(shape, params, x, y, loss, dropout, need_loss)
+        for name, prm in params.items():
+            prm.grad = grads[name]
+        return value
+    value = losses.per_model(family.forward(shape, params, buffers, x, train=True, dropout=dropout), y, loss)
+    for prm in params.values():
+        prm.grad = None
+    value.sum().backward()
+    return value
+
+
+FIRST_CURVES = ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc", "full_acc", "train_loss", "test_loss",
+                "batch_loss")
+
+
+def _curve_order(curves: dict) -> dict:
+    """Accuracies and losses first, then the family's norms, then ``ipr_mean``."""
+    keys = [k for k in FIRST_CURVES if k in curves] + [k for k in curves if k not in FIRST_CURVES]
+    return {k: curves[k] for k in keys}

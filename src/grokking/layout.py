@@ -1,0 +1,99 @@
+"""Every path of a preset's outputs, in one place: used by the rules, the claims and the notebooks.
+
+``Layout(results, figures)`` roots one preset: ``results/<preset>/`` and ``figures/<preset>/``. Each
+method returns a path as a string; given a Snakemake wildcard such as ``"{run}"`` for a name it returns
+the rule's pattern, so the rules and the code that reads their outputs cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+RUN_FILES = ("spec.json", "curves.npz", "model.pt", "summary.json")
+TABLE_FILES = ("table1.md", "table1.tex", "table2.md", "table2.tex")
+FIGURE_FORMATS = (".pdf", ".png")
+
+
+@dataclass(frozen=True)
+class Layout:
+    results: str  # results/<preset>
+    figures: str  # figures/<preset>
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layout":
+        preset = config["preset"]
+        return cls(f"{config['results_dir']}/{preset}", f"{config['figures_dir']}/{preset}")
+
+    @classmethod
+    def of_results(cls, results) -> "Layout":
+        """The layout of a results directory alone (``figures`` unknown), e.g. for the claims."""
+        return cls(str(results), "")
+
+    # --- data and training ------------------------------------------------------------------
+    def dataset(self, operation: str, p) -> str:
+        return f"{self.results}/data/{operation}_p{p}.npz"
+
+    def dataset_of(self, spec: dict) -> str:
+        return self.dataset(spec["operation"], spec["p"])
+
+    def run_dir(self, run: str) -> str:
+        return f"{self.results}/runs/{run}"
+
+    def run_file(self, run: str, name: str) -> str:
+        return f"{self.run_dir(run)}/{name}"
+
+    def run_files(self, run: str) -> list[str]:
+        return [self.run_file(run, name) for name in RUN_FILES]
+
+    def chunk(self, chunk: str) -> str:
+        return f"{self.results}/grids/chunks/{chunk}.npz"
+
+    def grid(self, grid: str, ext: str = ".npz") -> str:
+        return f"{self.results}/grids/{grid}{ext}"
+
+    def grid_weights(self, grid: str) -> str:
+        return f"{self.results}/grids/{grid}_weights.npz"
+
+    # --- analyses ---------------------------------------------------------------------------
+    def pruning(self, run: str) -> str:
+        return f"{self.results}/analysis/pruning/{run}.npz"
+
+    def width_job(self, job: str) -> str:
+        return f"{self.results}/analysis/width_sweep/jobs/{job}.npz"
+
+    def width_sweep(self, ext: str = ".npz") -> str:
+        return f"{self.results}/analysis/width_sweep{ext}"
+
+    def claims_json(self) -> str:
+        return f"{self.results}/claims.json"
+
+    # --- figures, notebooks, tables ---------------------------------------------------------
+    def figure_stem(self, fig: str, slug: str) -> str:
+        return f"{self.figures}/{fig}_{slug}"
+
+    def figure_files(self, fig: str, slug: str) -> list[str]:
+        return [self.figure_stem(fig, slug) + ext for ext in FIGURE_FORMATS]
+
+    def notebook(self, fig: str, slug: str) -> str:
+        return f"{self.results}/notebooks/{fig}_{slug}.ipynb"
+
+    def table(self, name: str) -> str:
+        return f"{self.figures}/{name}"
+
+    def claims_md(self) -> str:
+        return f"{self.figures}/claims.md"
+
+    # --- job bookkeeping --------------------------------------------------------------------
+    def log(self, rule: str, name: str = "") -> str:
+        return f"{self.results}/logs/{rule}/{name}.log" if name else f"{self.results}/logs/{rule}.log"
+
+    def benchmark(self, rule: str, name: str) -> str:
+        return f"{self.results}/benchmarks/{rule}/{name}.tsv"
+
+    def relative(self, path) -> str:
+        """``path`` relative to the preset's results (or figures) root, for indexes and messages."""
+        for root in (self.results, self.figures):
+            if root and str(path).startswith(root + "/"):
+                return str(Path(path).relative_to(root))
+        return str(path)
