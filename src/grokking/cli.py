@@ -121,6 +121,15 @@ def cmd_claims(a):
                  f"(config claims.require_all)")
 
 
+def cmd_figure_index(a):
+    import yaml
+
+    from .report.figures import ROOT, figure_index
+
+    with open(a.config or ROOT / "config" / "config.yaml") as fh:
+        print(figure_index(yaml.safe_load(fh)), end="")
+
+
 def _job_args(parser, job_help=None, name=None):
     """The arguments every compute job takes: data in, npz out, device, threads (and job, name, progress)."""
     if job_help:
@@ -191,6 +200,9 @@ def main(argv=None):
     cl.add_argument("--md", required=True)
     cl.add_argument("--require-all", action="store_true", help="exit 1 (after writing) if any claim fails")
     cl.set_defaults(func=cmd_claims)
+    fi = sub.add_parser("figure-index", help="print README.md's figure index (Markdown) generated from the config")
+    fi.add_argument("--config", default=None, help="workflow config (default: the repository's config/config.yaml)")
+    fi.set_defaults(func=cmd_figure_index)
     a = ap.parse_args(argv)
     a.func(a)
 

@@ -89,7 +89,7 @@ def read_json(path):
 
 def code_version() -> str:
     """git SHA of the source tree (with '-dirty' if modified), or the package version."""
-    from . import __version__
+    from ._version import __version__
 
     try:
         root = Path(__file__).resolve().parents[2]

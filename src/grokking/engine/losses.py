@@ -49,11 +49,11 @@ def logit_grad_(logits: torch.Tensor, target: torch.Tensor, loss: str, dim: int,
     if loss == "mse":
         C = logits.shape[dim]
         logits.scatter_add_(dim, target, minus_one)  # the residual f - onehot(y)
-        value = logits.pow(2).sum(dim=(1, 2)) / (batch * C) if need_loss else None
+        value = logits.pow(2).sum(dim=(1, 2)).mul_(1.0 / (batch * C)) if need_loss else None
         return value, logits.mul_(2.0 / (batch * C))
     if loss == "ce":
         logp = torch.log_softmax(logits, dim=dim)
-        value = -logp.gather(dim, target).sum(dim=(1, 2)) / batch if need_loss else None
+        value = logp.gather(dim, target).sum(dim=(1, 2)).mul_(-1.0 / batch) if need_loss else None
         grad = logp.exp_()
         grad.scatter_add_(dim, target, minus_one)
         return value, grad.mul_(1.0 / batch)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import metrics
+from .mlp2_gather import hidden_preactivation, input_tables  # noqa: F401  (used by pruning, tests)
 from .mlp2_grads import loss_and_grads  # noqa: F401  (part of the family interface)
 
 ACTIVATIONS = ("quadratic", "relu")
@@ -69,26 +70,6 @@ def init(shape: MLPShape, seed: int, init_scale: float | None = None) -> tuple[d
     if shape.norm == "batchnorm":
         buffers = {"running_mean": torch.zeros(shape.width), "running_var": torch.ones(shape.width)}
     return params, buffers
-
-
-def input_tables(params: dict):
-    """U and V as (K*p, N) row tables, so that the first layer is one row gather per operand."""
-    U, V = params["U"], params["V"]
-    K, N, p = U.shape
-    return U.transpose(1, 2).reshape(K * p, N), V.transpose(1, 2).reshape(K * p, N)
-
-
-def hidden_preactivation(params: dict, x: torch.Tensor, tables=None) -> torch.Tensor:
-    """``U e_m + V e_n`` for K models: x is (B, 2) shared or (K, B, 2) per-model operands -> (K, B, N)."""
-    K, N, p = params["U"].shape
-    m, n = x[..., 0], x[..., 1]
-    if m.dim() == 1:
-        m = m.expand(K, -1)
-        n = n.expand(K, -1)
-    offset = (torch.arange(K, device=m.device) * p).unsqueeze(1)
-    flat_u, flat_v = tables if tables is not None else input_tables(params)
-    h = flat_u.index_select(0, (m + offset).reshape(-1)) + flat_v.index_select(0, (n + offset).reshape(-1))
-    return h.view(K, -1, N)
 
 
 def hidden_features(shape: MLPShape, params: dict, buffers: dict, x: torch.Tensor, *, train: bool,

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine.losses import logit_grad_
+from .mlp2_gather import hidden_preactivation, input_tables
 
 BLOCK_ELEMENTS = 2**21  # rows per block so that a (K, rows, N) activation stays cache-sized (~8 MB)
 # Block size of the shared-input path on CPU (one row is K*N floats): 4 MiB per activation buffer, the
@@ -46,8 +47,6 @@ def loss_and_grads(shape, params: dict, x, y, loss: str, dropout=None, need_loss
     if x.dim() == 2:
         return _shared_loss_and_grads(shape, params, x, y, loss, mask, need_loss)
     rows = max(256, BLOCK_ELEMENTS // (K * N))
-    from .mlp2 import input_tables
-
     tables = input_tables(params)
     if K == 1 or rows >= B:
         return _loss_and_grads_block(shape, params, tables, x, y, loss, mask, need_loss, B)
@@ -139,8 +138,6 @@ def _shared_loss_and_grads(shape, params, x, y, loss, mask, need_loss):
 
 def _loss_and_grads_block(shape, params, tables, x, y, loss, mask, need_loss, B):
     """Loss and gradients of the examples of one block (x: (K, b, 2)), normalized by the full batch size B."""
-    from .mlp2 import hidden_preactivation
-
     U, W = params["U"], params["W"]
     K, N, p = U.shape
     h = hidden_preactivation(params, x, tables)

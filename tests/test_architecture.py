@@ -1,0 +1,168 @@
+"""The shape of the library: imports point down the layers without cycles, the DAG side stays light,
+the model-family registry matches the schema, and a job's derived code inputs cover what it runs."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PKG = SRC / "grokking"
+
+
+def modules() -> dict:
+    """Module name -> file, for every module of the package."""
+    out = {}
+    for f in PKG.rglob("*.py"):
+        parts = f.relative_to(SRC).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    return out
+
+
+def import_edges() -> dict:
+    """Module -> the package modules its import statements name (written independently of codedeps)."""
+    mods = modules()
+    edges = {}
+    for name, f in mods.items():
+        package = name if f.name == "__init__.py" else name.rpartition(".")[0]
+        found = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                found |= {target} | {f"{target}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        ancestors = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+        # A package is initialised before its modules anyway: ``from . import losses`` is an edge to
+        # ``losses``, not to the enclosing package.
+        edges[name] = {m for m in found if m in mods and m != name and m not in ancestors}
+    return edges
+
+
+def test_the_import_graph_has_no_cycle():
+    edges = import_edges()
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == "open":
+                pytest.fail("import cycle: " + " -> ".join(path + [nxt]))
+            if nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+
+
+# Lower layers never import higher ones (DESIGN: imports only point down).
+LAYERS = [
+    {"grokking._version", "grokking.data", "grokking.data.modular", "grokking.metrics", "grokking.phases"},
+    {"grokking.models", "grokking.models.base", "grokking.models.mlp2", "grokking.models.mlp2_gather", "grokking.models.mlp2_grads",
+     "grokking.engine", "grokking.engine.adamw", "grokking.engine.dropout", "grokking.engine.evaluate",
+     "grokking.engine.loop", "grokking.engine.losses", "grokking.engine.progress", "grokking.engine.seeds",
+     "grokking.engine.substacks"},
+    {"grokking.results", "grokking.layout", "grokking.codedeps"},
+    {"grokking.experiments", "grokking.experiments.specs", "grokking.experiments.gridplan",
+     "grokking.experiments.summary", "grokking.experiments.runs", "grokking.experiments.grids",
+     "grokking.experiments.widths", "grokking.experiments.pruning"},
+]
+
+
+def test_imports_only_point_down_the_layers():
+    edges = import_edges()
+    level = {m: i for i, layer in enumerate(LAYERS) for m in layer}
+    unplaced = {m for m in modules() if m.count(".") >= 1 and m not in level
+                and not m.startswith(("grokking.report", "grokking.config", "grokking.cli", "grokking.__main__"))}
+    assert not unplaced, f"place these modules in a layer of this test: {sorted(unplaced)}"
+    bad = [(a, b) for a, targets in edges.items() for b in targets
+           if a in level and b in level and level[b] > level[a]]
+    assert not bad, f"imports pointing up a layer: {bad}"
+    for a, targets in edges.items():  # nothing below the report imports it (only cli, config may)
+        if a in level:
+            assert not {t for t in targets if t.startswith("grokking.report")}, a
+
+
+@pytest.mark.parametrize("module", ["grokking.config", "grokking.experiments.specs", "grokking.experiments.gridplan",
+                                    "grokking.layout", "grokking.report.figures", "grokking.codedeps"])
+def test_what_the_dag_imports_imports_no_torch(module):
+    """`snakemake -n` of the paper preset must take seconds: the workflow's imports stay torch-free."""
+    code = f"import sys; sys.path.insert(0, {str(SRC)!r}); import {module}; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_the_family_registry_is_the_schema_enum(repo_root):
+    from grokking.models import FAMILIES, get_family
+
+    schema = yaml.safe_load(open(repo_root / "workflow" / "schemas" / "config.schema.yaml"))
+    assert schema["$defs"]["run_settings"]["properties"]["model"]["enum"] == list(FAMILIES)
+    for name in FAMILIES:
+        family = get_family(name)
+        for attr in ("Shape", "init", "forward", "weight_norms", "neuron_ipr", "ipr_components"):
+            assert callable(getattr(family, attr)), (name, attr)
+        assert family.Shape.family == name
+    with pytest.raises(ValueError, match="model: 'transformer' is not one of"):
+        get_family("transformer")
+
+
+def test_derived_code_inputs_separate_training_from_plotting():
+    from grokking.codedeps import code_files
+
+    runs = code_files("grokking.experiments.runs")
+    for f in ("engine/loop.py", "engine/adamw.py", "models/mlp2.py", "models/mlp2_grads.py", "data/modular.py"):
+        assert str(PKG / f) in runs, f  # mlp2 is reached only through the registry's string
+    assert str(PKG / "report" / "plotting.py") not in runs  # editing a plot never retrains
+    nb = code_files(notebook=Path(__file__).resolve().parents[1] / "workflow" / "notebooks" / "phase_diagrams.ipynb")
+    assert str(PKG / "report" / "plotting.py") in nb and str(PKG / "cli.py") not in nb
+
+
+JOB = """
+import json, sys
+sys.path.insert(0, {src!r})
+from grokking.data import Universe
+from grokking.results import write_npz
+import grokking.experiments.{module} as job
+write_npz({data!r}, **Universe.build("add", 11).to_arrays())
+spec = {spec}
+{call}
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("grokking"))))
+"""
+
+
+@pytest.mark.parametrize("module", ["runs", "grids", "widths"])
+def test_derived_code_inputs_cover_every_module_a_job_loads(module, tmp_path):
+    """Run a tiny job in a fresh interpreter: every grokking module it loaded is among the rule's code
+    inputs (so editing any of them reruns the job)."""
+    from grokking.codedeps import closure
+
+    spec = {"model": "mlp2", "operation": "add", "p": 11, "train_fraction": 0.6, "corruption": 0.2, "width": 8,
+            "activation": "quadratic", "norm": "none", "dropout": 0.0, "loss": "mse", "lr": 0.01,
+            "betas": [0.9, 0.98], "eps": 1e-8, "weight_decay": 1.0, "batch_size": "full", "steps": 3, "seed": 1,
+            "init_scale": None, "log_every": 1, "record_neuron_ipr": True, "pair_seed": 420, "label_seed": 0,
+            "ipr_mode": "rfft", "name": "tiny"}
+    data, out = tmp_path / "d.npz", tmp_path / "out"
+    call = {"runs": f"job.run_and_save(spec, {str(data)!r}, {str(out)!r}, device='cpu', progress=False)",
+            "grids": ("from grokking.experiments.specs import split_spec\n"
+                      "stack, own = split_spec(spec)\n"
+                      f"job.train_chunk({{'stack': stack, 'cells': [['c1', own]]}}, {str(data)!r}, "
+                      f"{str(out) + '.npz'!r}, device='cpu', progress=False)"),
+            "widths": f"job.train_width_job({{'spec': spec, 'seeds': [1, 2]}}, {str(data)!r}, {str(out) + '.npz'!r}, "
+                      f"device='cpu', progress=False)"}[module]
+    code = JOB.format(src=str(SRC), module=module, data=str(data), spec=repr(spec), call=call)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    loaded = set(json.loads(res.stdout.strip().splitlines()[-1]))
+    assert loaded - set(closure(f"grokking.experiments.{module}")) == set()
