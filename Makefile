@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 CORES ?= $(shell nproc 2>/dev/null || echo 2)
 PRESET ?= quick
 
-.PHONY: figures figures-paper test smoke bench dry-run clean-venv
+.PHONY: figures figures-paper test lint format smoke bench dry-run clean-venv
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ dry-run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests
+
+lint: $(VENV)/.installed
+	$(PY) -m pytest -q tests/test_lint.py
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/snakefmt Snakefile workflow
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_step.py

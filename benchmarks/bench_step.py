@@ -37,7 +37,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from grokking.models.mlp2 import MLPShape, init_weights  # noqa: E402
+from grokking.models.mlp2 import MLPShape  # noqa: E402
+from grokking.models.mlp2 import init as init_model  # noqa: E402
 from grokking.results import write_json  # noqa: E402
 from grokking.data import Universe  # noqa: E402
 from grokking.engine import ModelSettings, StackSettings, derive_seed, log_schedule, resolve_device, train  # noqa: E402
@@ -86,7 +87,7 @@ def reference_model(p, width, seed, dev):
     """A fresh reference model with the engine's initial weights for ``seed``, so both follow the same
     trajectory and the timed arithmetic is the same (no blow-up or underflow in one of them only)."""
     model = ReferenceMLP(p, width)
-    w = init_weights(MLPShape(p, width), derive_seed(seed, "init"))
+    w, _ = init_model(MLPShape(p, width), derive_seed(seed, "init"))
     with torch.no_grad():
         model.hidden.weight.copy_(torch.cat([w["U"], w["V"]], dim=1))
         model.out.weight.copy_(w["W"])
@@ -130,7 +131,7 @@ def engine_models(k: int):
 def engine_settings(steps: int, default_log: bool) -> StackSettings:
     shape = MLPShape(P, WIDTH)
     if default_log:
-        # As a workflow run does (grokking.runs.settings_from_spec): default schedule, neuron IPR on.
+        # As a workflow run does (grokking.experiments.specs.stack_settings): default schedule, neuron IPR on.
         return StackSettings(shape=shape, steps=steps, betas=BETAS, eps=EPS,
                              log_steps=tuple(log_schedule(steps)), record_neuron_ipr=True)
     return StackSettings(shape=shape, steps=steps, betas=BETAS, eps=EPS, log_steps=(steps,))

@@ -87,7 +87,7 @@ rule tables:
     params:
         python=PYTHON,
         rules=json.dumps(config["phases"], sort_keys=True),
-        outdir=L.figures,
+        outdir=lambda w, output: os.path.dirname(output[0]),
     shell:
         "{params.python} -m grokking tables --phase-rules {params.rules:q} --out {params.outdir} > {log} 2>&1"
 
@@ -104,7 +104,7 @@ rule claims:
         L.log("claims"),
     params:
         python=PYTHON,
-        results=L.results,
+        results=lambda w, output: os.path.dirname(output.json),  # claims.json lies in results/<preset>/
         preset=PRESET,
         active=lambda w: ",".join(c.id for c in active_claims()),
         thresholds=json.dumps(config.get("claims", {}).get("thresholds", {}), sort_keys=True),

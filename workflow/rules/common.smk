@@ -10,8 +10,9 @@ import yaml
 ROOT = Path(workflow.basedir)
 SRC = ROOT / "src"
 sys.path.insert(0, str(SRC))
-# Jobs (and the notebook kernels they start) import the library from this checkout.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+# Jobs (and the notebook kernels they start) import the library from this checkout, also where it is not
+# installed; SLURM jobs inherit the variable (sbatch exports the submitting environment by default).
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
 
 from grokking import codedeps  # noqa: E402
 from grokking.config import ConfigError, enabled_figures, figure_grids, figure_runs, validate  # noqa: E402
@@ -44,8 +45,8 @@ CAPTIONS = figure_catalog.captions()
 
 
 def code(*modules, notebook=None):
-    """The library files a rule runs (the import closure of its module or notebook): editing any of
-    them reruns the rule's outputs, editing anything else does not (src/grokking/codedeps.py)."""
+    """The library files that a job executes (the import closure of its module or notebook). Editing
+    any of them reruns the job, editing anything else does not (src/grokking/codedeps.py)."""
     return codedeps.code_files(*modules, notebook=notebook, root=ROOT)
 
 
