@@ -167,7 +167,7 @@ def figure_index_rows(config: dict, layout=None) -> list[dict]:
     rows = []
     for key, label, title in items:
         if key.startswith("table"):
-            rows.append({"id": key, "figure": label, "shows": title, "notebook": "—", "rule": "tables",
+            rows.append({"id": key, "figure": label, "shows": title, "notebook": None, "rule": "tables",
                          "inputs": [], "outputs": [layout.table(n) for n in TABLE_FILES if n.startswith(key + ".")]})
         elif key in figures:
             entry = figures[key]
