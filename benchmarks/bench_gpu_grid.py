@@ -57,8 +57,13 @@ def cmd_plan(a):
     validate(config)
     chunks = plan(config)
     names = sorted({c for g in a.grids for c in chunks_of_grid(config, g, chunks)})
-    out = {"preset": config["preset"], "grids": a.grids, "chunk_size": config["grid_defaults"]["chunk_size"], "keep_weights": config["grid_defaults"]["keep_weights"],
-           "chunks": {n: chunks[n] for n in names}}
+    out = {
+        "preset": config["preset"],
+        "grids": a.grids,
+        "chunk_size": config["grid_defaults"]["chunk_size"],
+        "keep_weights": config["grid_defaults"]["keep_weights"],
+        "chunks": {n: chunks[n] for n in names},
+    }
     cells = sum(len(chunks[n]["cells"]) for n in names)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, sort_keys=True))
@@ -83,20 +88,33 @@ def _check(chunk, data_dir, device, n_cells=4, steps=200):
     tmp.mkdir(exist_ok=True)
     cpu = train_chunk(small, _data(data_dir, small["stack"]), tmp / "cpu.npz", device="cpu", progress=False)
     dev = train_chunk(small, _data(data_dir, small["stack"]), tmp / "dev.npz", device=device, progress=False)
-    out = {"cells": len(plain), "steps": steps, "train_fraction": small["stack"]["train_fraction"], "cpu_seconds": cpu.seconds, "device_seconds": dev.seconds}
+    out = {
+        "cells": len(plain),
+        "steps": steps,
+        "train_fraction": small["stack"]["train_fraction"],
+        "cpu_seconds": cpu.seconds,
+        "device_seconds": dev.seconds,
+    }
     for key in ("train_acc", "test_acc", "train_loss"):
         out[f"max_abs_diff_{key}"] = float(np.nanmax(np.abs(cpu.curves[key] - dev.curves[key])))
     out["max_rel_diff_weights"] = max(
         float(np.linalg.norm((cpu.params[k] - dev.params[k]).numpy()) / np.linalg.norm(cpu.params[k].numpy()))
-        for k in cpu.params)
+        for k in cpu.params
+    )
     return out
 
 
 def _summary(info, rows, start, dev, torch):
     total = time.perf_counter() - start
-    info.update({"chunks": rows, "chunks_done": len(rows), "cells_done": sum(r["cells"] for r in rows),
-                 "wall_seconds": total,
-                 "model_steps_per_second": sum(r["cells"] * r["steps"] for r in rows) / total if rows else None})
+    info.update(
+        {
+            "chunks": rows,
+            "chunks_done": len(rows),
+            "cells_done": sum(r["cells"] for r in rows),
+            "wall_seconds": total,
+            "model_steps_per_second": sum(r["cells"] * r["steps"] for r in rows) / total if rows else None,
+        }
+    )
     if dev.type == "cuda":
         info["max_memory_allocated_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
     return total
@@ -105,9 +123,9 @@ def _summary(info, rows, start, dev, torch):
 def cmd_run(a):
     import torch
 
+    from grokking.engine import resolve_device
     from grokking.experiments.grids import train_chunk
     from grokking.results import write_json
-    from grokking.engine import resolve_device
 
     job = json.loads(Path(a.plan).read_text())
     chunks = job["chunks"]
@@ -117,12 +135,21 @@ def cmd_run(a):
     if a.largest_first:  # by training-set size: a run stopped by --budget-s leaves the cheap chunks
         names.sort(key=lambda n: -chunks[n]["stack"]["train_fraction"])
     dev = resolve_device(a.device)
-    info = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "torch": torch.__version__, "python": platform.python_version(), "device": str(dev),
-            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
-            "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if dev.type == "cuda" else None,
-            "threads": torch.get_num_threads(), "plan": a.plan, "grids": job["grids"], "chunk_size": job.get("chunk_size"), "preset": job["preset"],
-            "chunks_planned": len(names), "cells_planned": sum(len(chunks[n]["cells"]) for n in names)}
+    info = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if dev.type == "cuda" else None,
+        "threads": torch.get_num_threads(),
+        "plan": a.plan,
+        "grids": job["grids"],
+        "chunk_size": job.get("chunk_size"),
+        "preset": job["preset"],
+        "chunks_planned": len(names),
+        "cells_planned": sum(len(chunks[n]["cells"]) for n in names),
+    }
     if a.check:
         with_plain = [n for n in names if any(float(c[1]["dropout"]) == 0.0 for c in chunks[n]["cells"])]
         info["check"] = _check(chunks[with_plain[len(with_plain) // 2]], a.data_dir, dev)
@@ -137,15 +164,33 @@ def cmd_run(a):
             break
         ch = chunks[name]
         t0 = time.perf_counter()
-        res = train_chunk(ch, _data(a.data_dir, ch["stack"]), out_dir / f"{name}.npz", device=dev,
-                          progress=False, keep_weights=job["keep_weights"], desc=name)
+        res = train_chunk(
+            ch,
+            _data(a.data_dir, ch["stack"]),
+            out_dir / f"{name}.npz",
+            device=dev,
+            progress=False,
+            keep_weights=job["keep_weights"],
+            desc=name,
+        )
         wall = time.perf_counter() - t0
         K, steps = len(ch["cells"]), ch["stack"]["steps"]
-        rows.append({"chunk": name, "train_fraction": ch["stack"]["train_fraction"], "cells": K, "steps": steps,
-                     "train_seconds": res.seconds, "wall_seconds": wall,
-                     "ms_per_model_step": res.seconds / (K * steps) * 1e3})
-        print(f"[{time.perf_counter() - start:7.1f} s] {name}: K={K} {res.seconds:.1f} s "
-              f"({rows[-1]['ms_per_model_step']:.3f} ms per model-step)", flush=True)
+        rows.append(
+            {
+                "chunk": name,
+                "train_fraction": ch["stack"]["train_fraction"],
+                "cells": K,
+                "steps": steps,
+                "train_seconds": res.seconds,
+                "wall_seconds": wall,
+                "ms_per_model_step": res.seconds / (K * steps) * 1e3,
+            }
+        )
+        print(
+            f"[{time.perf_counter() - start:7.1f} s] {name}: K={K} {res.seconds:.1f} s "
+            f"({rows[-1]['ms_per_model_step']:.3f} ms per model-step)",
+            flush=True,
+        )
         _summary(info, rows, start, dev, torch)
         write_json(a.out, info)  # after every chunk: a run stopped from outside still leaves its numbers
     total = _summary(info, rows, start, dev, torch)

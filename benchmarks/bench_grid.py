@@ -24,21 +24,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-
 from bench_step import _sync, loadavg, machine_info, reference_model, train_reference  # noqa: E402
-from grokking.models.mlp2 import MLPShape  # noqa: E402
-from grokking.results import write_json  # noqa: E402
+
 from grokking.data import Universe  # noqa: E402
 from grokking.engine import ModelSettings, StackSettings, resolve_device, train  # noqa: E402
+from grokking.models.mlp2 import MLPShape  # noqa: E402
+from grokking.results import write_json  # noqa: E402
 
 WEIGHT_DECAYS = (0.0, 5.0, 15.0, 20.0)
 CORRUPTIONS = (0.0, 0.1, 0.2, 0.3, 0.4)
 
 
 def cells(k):
-    return [ModelSettings(corruption=CORRUPTIONS[i % len(CORRUPTIONS)],
-                          weight_decay=WEIGHT_DECAYS[(i // len(CORRUPTIONS)) % len(WEIGHT_DECAYS)], seed=1)
-            for i in range(k)]
+    return [
+        ModelSettings(
+            corruption=CORRUPTIONS[i % len(CORRUPTIONS)],
+            weight_decay=WEIGHT_DECAYS[(i // len(CORRUPTIONS)) % len(WEIGHT_DECAYS)],
+            seed=1,
+        )
+        for i in range(k)
+    ]
 
 
 def reference_cell(split, cell, width, steps, dev):
@@ -49,8 +54,11 @@ def reference_cell(split, cell, width, steps, dev):
     y, _ = split.train_labels(cell.corruption)
     x = torch.cat([F.one_hot(m, p), F.one_hot(n, p)], dim=1).float().to(dev)
     target = F.one_hot(torch.as_tensor(y, dtype=torch.long), p).float().to(dev)
-    tx = torch.cat([F.one_hot(torch.as_tensor(split.test_m), p), F.one_hot(torch.as_tensor(split.test_n), p)],
-                   dim=1).float().to(dev)
+    tx = (
+        torch.cat([F.one_hot(torch.as_tensor(split.test_m), p), F.one_hot(torch.as_tensor(split.test_n), p)], dim=1)
+        .float()
+        .to(dev)
+    )
     model = reference_model(p, width, cell.seed, dev)
     seconds = train_reference(model, x, target, steps, cell.lr, cell.weight_decay, dev)
     start = time.perf_counter()
@@ -74,8 +82,13 @@ def flop_counts(b, width, p):
 
 
 def engine_stack(split, width, k, steps, dev):
-    res = train(split, StackSettings(MLPShape(split.p, width), steps=steps, log_steps=(steps,)), cells(k),
-                device=dev, progress=False)
+    res = train(
+        split,
+        StackSettings(MLPShape(split.p, width), steps=steps, log_steps=(steps,)),
+        cells(k),
+        device=dev,
+        progress=False,
+    )
     return res.seconds
 
 
@@ -87,17 +100,28 @@ def main(argv=None):
     ap.add_argument("--stacks", default="1,4,16,64")
     ap.add_argument("--steps", type=int, default=10, help="training steps per timed run")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--reference-cells", type=int, default=2,
-                    help="reference cells timed per size (its cost per cell does not depend on K)")
+    ap.add_argument(
+        "--reference-cells",
+        type=int,
+        default=2,
+        help="reference cells timed per size (its cost per cell does not depend on K)",
+    )
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "bench_grid.json"))
     a = ap.parse_args(argv)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     dev = resolve_device(a.device)
     stacks = [int(k) for k in a.stacks.split(",")]
-    report = {"benchmark": "bench_grid", "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-              "command": sys.argv, "machine": machine_info(dev, a.threads), "loadavg_before": loadavg(),
-              "steps": a.steps, "repeats": a.repeats, "sizes": []}
+    report = {
+        "benchmark": "bench_grid",
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "machine": machine_info(dev, a.threads),
+        "loadavg_before": loadavg(),
+        "steps": a.steps,
+        "repeats": a.repeats,
+        "sizes": [],
+    }
     for size in a.sizes.split(","):
         p, width, alpha = size.split(":")
         p, width, alpha = int(p), int(width), float(alpha)
@@ -112,20 +136,39 @@ def main(argv=None):
                 runs[k].append(engine_stack(split, width, k, a.steps, dev))
         ref_step = statistics.median(ref) / a.steps
         flops = flop_counts(split.n_train, width, p)
-        entry = {"p": p, "width": width, "train_fraction": alpha, "n_train": split.n_train,
-                 "reference_seconds_per_cell_step": ref_step, "reference_run_seconds": ref, **flops,
-                 "reference_gflop_per_second": flops["reference_flop_per_step"] / ref_step / 1e9, "stacks": []}
-        print(f"p={p} N={width} alpha={alpha} (n_train {split.n_train}): reference {ref_step * 1e3:.2f} ms per "
-              f"cell-step ({entry['reference_gflop_per_second']:.0f} GFLOP/s); at equal FLOP rates the engine "
-              f"would be {flops['flop_ratio']:.2f}x")
+        entry = {
+            "p": p,
+            "width": width,
+            "train_fraction": alpha,
+            "n_train": split.n_train,
+            "reference_seconds_per_cell_step": ref_step,
+            "reference_run_seconds": ref,
+            **flops,
+            "reference_gflop_per_second": flops["reference_flop_per_step"] / ref_step / 1e9,
+            "stacks": [],
+        }
+        print(
+            f"p={p} N={width} alpha={alpha} (n_train {split.n_train}): reference {ref_step * 1e3:.2f} ms per "
+            f"cell-step ({entry['reference_gflop_per_second']:.0f} GFLOP/s); at equal FLOP rates the engine "
+            f"would be {flops['flop_ratio']:.2f}x"
+        )
         for k in stacks:
             times = runs[k]
             per_model = statistics.median(times) / a.steps / k
             rate = flops["engine_flop_per_step"] / per_model / 1e9
-            entry["stacks"].append({"K": k, "run_seconds": times, "seconds_per_model_step": per_model,
-                                    "speedup_vs_reference": ref_step / per_model, "gflop_per_second": rate})
-            print(f"  K={k:<3d} engine {per_model * 1e3:8.3f} ms per model-step ({rate:4.0f} GFLOP/s)   "
-                  f"reference / engine = {ref_step / per_model:5.2f}x")
+            entry["stacks"].append(
+                {
+                    "K": k,
+                    "run_seconds": times,
+                    "seconds_per_model_step": per_model,
+                    "speedup_vs_reference": ref_step / per_model,
+                    "gflop_per_second": rate,
+                }
+            )
+            print(
+                f"  K={k:<3d} engine {per_model * 1e3:8.3f} ms per model-step ({rate:4.0f} GFLOP/s)   "
+                f"reference / engine = {ref_step / per_model:5.2f}x"
+            )
         report["sizes"].append(entry)
     report["loadavg_after"] = loadavg()
     write_json(Path(a.out), report)

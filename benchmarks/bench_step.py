@@ -37,11 +37,11 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+from grokking.data import Universe  # noqa: E402
+from grokking.engine import ModelSettings, StackSettings, derive_seed, log_schedule, resolve_device, train  # noqa: E402
 from grokking.models.mlp2 import MLPShape  # noqa: E402
 from grokking.models.mlp2 import init as init_model  # noqa: E402
 from grokking.results import write_json  # noqa: E402
-from grokking.data import Universe  # noqa: E402
-from grokking.engine import ModelSettings, StackSettings, derive_seed, log_schedule, resolve_device, train  # noqa: E402
 
 # The paper's default setting (PAPER.md A3-A5, Fig 1b cell).
 P, WIDTH, TRAIN_FRACTION, CORRUPTION = 97, 500, 0.5, 0.35
@@ -53,6 +53,7 @@ OPERATION, PAIR_SEED, LABEL_SEED = "add", 420, 0
 # --------------------------------------------------------------------------------------------------
 # Reference: the textbook formulation, written independently of the engine.
 # --------------------------------------------------------------------------------------------------
+
 
 class ReferenceMLP(nn.Module):
     """W (phi(W_in [e_m; e_n])) with phi(x) = x^2, no biases."""
@@ -121,6 +122,7 @@ def run_reference(x, target, steps, dev):
 # Engine variants: grokking.engine.train; its TrainResult.seconds is the wall time of its loop.
 # --------------------------------------------------------------------------------------------------
 
+
 def engine_models(k: int):
     if k == 1:
         return [ModelSettings(corruption=CORRUPTION, weight_decay=WEIGHT_DECAY, lr=LR, seed=SEED)]
@@ -132,8 +134,9 @@ def engine_settings(steps: int, default_log: bool) -> StackSettings:
     shape = MLPShape(P, WIDTH)
     if default_log:
         # As a workflow run does (grokking.experiments.specs.stack_settings): default schedule, neuron IPR on.
-        return StackSettings(shape=shape, steps=steps, betas=BETAS, eps=EPS,
-                             log_steps=tuple(log_schedule(steps)), record_neuron_ipr=True)
+        return StackSettings(
+            shape=shape, steps=steps, betas=BETAS, eps=EPS, log_steps=tuple(log_schedule(steps)), record_neuron_ipr=True
+        )
     return StackSettings(shape=shape, steps=steps, betas=BETAS, eps=EPS, log_steps=(steps,))
 
 
@@ -146,6 +149,7 @@ def run_engine(split, steps, k, default_log, dev):
 # --------------------------------------------------------------------------------------------------
 # Harness
 # --------------------------------------------------------------------------------------------------
+
 
 def summarize(seconds: list[float], steps: int, k: int) -> dict:
     per_step = [s / steps for s in seconds]
@@ -204,8 +208,12 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per variant; median and min reported")
     ap.add_argument("--warmup-steps", type=int, default=5, help="steps of the untimed warm-up run per variant")
     ap.add_argument("--stack", type=int, default=4, help="K, models in the stacked variant (default 4)")
-    ap.add_argument("--workflow-steps", type=int, default=2000,
-                    help="run length for the projected per-step cost with the default log schedule")
+    ap.add_argument(
+        "--workflow-steps",
+        type=int,
+        default=2000,
+        help="run length for the projected per-step cost with the default log schedule",
+    )
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "bench_step.json"))
     a = ap.parse_args(argv)
     if a.steps < 2 or a.repeats < 1 or a.warmup_steps < 1 or a.stack < 1:
@@ -222,33 +230,51 @@ def main(argv=None):
     S, K = a.steps, a.stack
 
     variants = {
-        "reference": dict(k=1, n_evals=0, fn=lambda s: run_reference(x, target, s, dev),
-                          description="nn.Module (Linear on one-hot, x^2, Linear) + torch.optim.AdamW; "
-                                      "forward, MSE, zero_grad, backward, step; no evaluation"),
-        "engine": dict(k=1, n_evals=1, fn=lambda s: run_engine(split, s, 1, False, dev),
-                       description="grokking.engine.train, K=1, log_steps=(steps,): one evaluation"),
-        "engine_default_log": dict(k=1, n_evals=len(log_schedule(S)),
-                                   fn=lambda s: run_engine(split, s, 1, True, dev),
-                                   description="grokking.engine.train, K=1, default log schedule "
-                                               "(step 1 and every steps/100) with neuron IPR, as a workflow run"),
-        "engine_stack": dict(k=K, n_evals=1, fn=lambda s: run_engine(split, s, K, False, dev),
-                             description=f"grokking.engine.train, K={K} stacked models "
-                                         f"(weight decays {[m.weight_decay for m in engine_models(K)]}), "
-                                         "log_steps=(steps,)"),
+        "reference": dict(
+            k=1,
+            n_evals=0,
+            fn=lambda s: run_reference(x, target, s, dev),
+            description="nn.Module (Linear on one-hot, x^2, Linear) + torch.optim.AdamW; "
+            "forward, MSE, zero_grad, backward, step; no evaluation",
+        ),
+        "engine": dict(
+            k=1,
+            n_evals=1,
+            fn=lambda s: run_engine(split, s, 1, False, dev),
+            description="grokking.engine.train, K=1, log_steps=(steps,): one evaluation",
+        ),
+        "engine_default_log": dict(
+            k=1,
+            n_evals=len(log_schedule(S)),
+            fn=lambda s: run_engine(split, s, 1, True, dev),
+            description="grokking.engine.train, K=1, default log schedule "
+            "(step 1 and every steps/100) with neuron IPR, as a workflow run",
+        ),
+        "engine_stack": dict(
+            k=K,
+            n_evals=1,
+            fn=lambda s: run_engine(split, s, K, False, dev),
+            description=f"grokking.engine.train, K={K} stacked models "
+            f"(weight decays {[m.weight_decay for m in engine_models(K)]}), "
+            "log_steps=(steps,)",
+        ),
     }
 
     load_before = loadavg()
     wall0 = time.perf_counter()
-    print(f"bench_step: device {dev}, {threads} threads, {S} steps x {a.repeats} repeats "
-          f"(+{a.warmup_steps}-step warm-up per variant)", file=sys.stderr)
-    for name, v in variants.items():
+    print(
+        f"bench_step: device {dev}, {threads} threads, {S} steps x {a.repeats} repeats "
+        f"(+{a.warmup_steps}-step warm-up per variant)",
+        file=sys.stderr,
+    )
+    for v in variants.values():
         v["fn"](a.warmup_steps)
     times = {name: [] for name in variants}
     final_loss = {}
     # Round-robin (rotated order) so that drifting background load hits every variant alike.
     names = list(variants)
     for r in range(a.repeats):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             sec, loss = variants[name]["fn"](S)
             times[name].append(sec)
@@ -259,8 +285,14 @@ def main(argv=None):
 
     results = {}
     for name, v in variants.items():
-        results[name] = dict(description=v["description"], K=v["k"], steps=S, evaluations=v["n_evals"],
-                             final_train_loss_mean=final_loss[name], **summarize(times[name], S, v["k"]))
+        results[name] = dict(
+            description=v["description"],
+            K=v["k"],
+            steps=S,
+            evaluations=v["n_evals"],
+            final_train_loss_mean=final_loss[name],
+            **summarize(times[name], S, v["k"]),
+        )
 
     def per_step(name, stat, key="seconds_per_step"):
         return results[name][key][stat]
@@ -270,10 +302,12 @@ def main(argv=None):
         ratios[stat] = {
             "reference/engine": _ratio(per_step("reference", stat), per_step("engine", stat)),
             "reference/engine_default_log": _ratio(per_step("reference", stat), per_step("engine_default_log", stat)),
-            "reference/engine_stack_per_model_step": _ratio(per_step("reference", stat),
-                                                            per_step("engine_stack", stat, "seconds_per_model_step")),
-            "engine/engine_stack_per_model_step": _ratio(per_step("engine", stat),
-                                                         per_step("engine_stack", stat, "seconds_per_model_step")),
+            "reference/engine_stack_per_model_step": _ratio(
+                per_step("reference", stat), per_step("engine_stack", stat, "seconds_per_model_step")
+            ),
+            "engine/engine_stack_per_model_step": _ratio(
+                per_step("engine", stat), per_step("engine_stack", stat, "seconds_per_model_step")
+            ),
         }
 
     # Evaluation cost, from the difference of the two K = 1 engine variants (median run seconds).
@@ -290,26 +324,45 @@ def main(argv=None):
         "workflow_evaluations": n_wf,
         "engine_projected_seconds_per_step_at_workflow_steps": train_only + n_wf * t_eval / a.workflow_steps,
         "note": "median-based estimates from the difference engine_default_log - engine; noisy when the "
-                "machine is loaded (can even come out negative)",
+        "machine is loaded (can even come out negative)",
     }
 
     ref_loss, eng_loss = final_loss["reference"], final_loss["engine"]
-    warnings = [f"{name}: repeats differ by {r['spread']:.0%} of the median" for name, r in results.items()
-                if r["spread"] > 0.10]
+    warnings = [
+        f"{name}: repeats differ by {r['spread']:.0%} of the median"
+        for name, r in results.items()
+        if r["spread"] > 0.10
+    ]
     if load_after and load_after[0] > threads + 1:
-        warnings.append(f"1-minute load average {load_after[0]:.1f} exceeds the {threads} threads used + 1: "
-                        "other processes competed for the CPU")
+        warnings.append(
+            f"1-minute load average {load_after[0]:.1f} exceeds the {threads} threads used + 1: "
+            "other processes competed for the CPU"
+        )
     report = {
         "benchmark": "bench_step",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": [Path(sys.executable).name, *sys.argv],
         "machine": machine_info(dev, threads),
         "settings": {
-            "operation": OPERATION, "p": P, "width": WIDTH, "train_fraction": TRAIN_FRACTION,
-            "n_train": split.n_train, "batch": "full", "activation": "quadratic", "loss": "mse",
-            "optimizer": "AdamW", "lr": LR, "betas": list(BETAS), "eps": EPS, "weight_decay": WEIGHT_DECAY,
-            "corruption": CORRUPTION, "seed": SEED, "steps": S, "repeats": a.repeats,
-            "warmup_steps": a.warmup_steps, "stack_K": K,
+            "operation": OPERATION,
+            "p": P,
+            "width": WIDTH,
+            "train_fraction": TRAIN_FRACTION,
+            "n_train": split.n_train,
+            "batch": "full",
+            "activation": "quadratic",
+            "loss": "mse",
+            "optimizer": "AdamW",
+            "lr": LR,
+            "betas": list(BETAS),
+            "eps": EPS,
+            "weight_decay": WEIGHT_DECAY,
+            "corruption": CORRUPTION,
+            "seed": SEED,
+            "steps": S,
+            "repeats": a.repeats,
+            "warmup_steps": a.warmup_steps,
+            "stack_K": K,
             "stack_weight_decays": [m.weight_decay for m in engine_models(K)],
             "default_log_evaluations": n_def,
         },
@@ -333,18 +386,26 @@ def main(argv=None):
 
     print(f"\nbench_step on {dev} ({report['machine']['device_name']}), {threads} threads, torch {torch.__version__}")
     print(f"p={P} N={WIDTH} n_train={split.n_train} full batch, {S} steps, {a.repeats} repeats")
-    print(f"{'variant':<20}{'K':>3}{'evals':>7}{'ms/step med':>13}{'ms/step min':>13}"
-          f"{'ms/model-step':>15}{'ref/this':>10}{'spread':>8}")
+    print(
+        f"{'variant':<20}{'K':>3}{'evals':>7}{'ms/step med':>13}{'ms/step min':>13}"
+        f"{'ms/model-step':>15}{'ref/this':>10}{'spread':>8}"
+    )
     ref_med = per_step("reference", "median")
     for name, r in results.items():
         med = r["seconds_per_step"]["median"]
         pm = r["seconds_per_model_step"]["median"]
-        print(f"{name:<20}{r['K']:>3}{r['evaluations']:>7}{med * 1e3:>13.2f}{r['seconds_per_step']['min'] * 1e3:>13.2f}"
-              f"{pm * 1e3:>15.2f}{_ratio(ref_med, pm):>10.2f}{r['spread'] * 100:>7.0f}%")
-    print(f"evaluation ~{t_eval * 1e3:.1f} ms; projected engine cost at {a.workflow_steps} steps with "
-          f"{n_wf} evaluations: {derived['engine_projected_seconds_per_step_at_workflow_steps'] * 1e3:.2f} ms/step")
-    print(f"final train loss: reference {ref_loss:.6g}, engine {eng_loss:.6g}; load avg {load_before} -> "
-          f"{load_after}; {wall:.0f} s total")
+        print(
+            f"{name:<20}{r['K']:>3}{r['evaluations']:>7}{med * 1e3:>13.2f}{r['seconds_per_step']['min'] * 1e3:>13.2f}"
+            f"{pm * 1e3:>15.2f}{_ratio(ref_med, pm):>10.2f}{r['spread'] * 100:>7.0f}%"
+        )
+    print(
+        f"evaluation ~{t_eval * 1e3:.1f} ms; projected engine cost at {a.workflow_steps} steps with "
+        f"{n_wf} evaluations: {derived['engine_projected_seconds_per_step_at_workflow_steps'] * 1e3:.2f} ms/step"
+    )
+    print(
+        f"final train loss: reference {ref_loss:.6g}, engine {eng_loss:.6g}; load avg {load_before} -> "
+        f"{load_after}; {wall:.0f} s total"
+    )
     for w in warnings:
         print(f"warning (noisy timings): {w}")
     print(f"wrote {out}")

@@ -41,8 +41,9 @@ def main(argv=None):
 
         cfg = validate(yaml.safe_load(open(a.configfile)))
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps({"retention": cfg["width_sweep"]["retention"],
-                                           "jobs": width_sweep_jobs(cfg)}, sort_keys=True))
+        Path(a.out).write_text(
+            json.dumps({"retention": cfg["width_sweep"]["retention"], "jobs": width_sweep_jobs(cfg)}, sort_keys=True)
+        )
         return
     from grokking.experiments.widths import train_width_job
 
@@ -54,11 +55,15 @@ def main(argv=None):
             print(f"budget reached before {name}", flush=True)
             break
         t = time.perf_counter()
-        res = train_width_job(plan["jobs"][name], a.data, Path(a.out_dir) / f"{name}.npz", device=a.device,
-                              progress=False, desc=name)
-        print(f"[{time.perf_counter() - start:6.1f} s] {name}: training {float(res['seconds']):.1f} s, with pruning "
-              f"{time.perf_counter() - t:.1f} s; test >= 0.9 in {(res['final_test_acc'] >= 0.9).sum()}/"
-              f"{len(res['seeds'])} seeds", flush=True)
+        res = train_width_job(
+            plan["jobs"][name], a.data, Path(a.out_dir) / f"{name}.npz", device=a.device, progress=False, desc=name
+        )
+        print(
+            f"[{time.perf_counter() - start:6.1f} s] {name}: training {float(res['seconds']):.1f} s, with pruning "
+            f"{time.perf_counter() - t:.1f} s; test >= 0.9 in {(res['final_test_acc'] >= 0.9).sum()}/"
+            f"{len(res['seeds'])} seeds",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

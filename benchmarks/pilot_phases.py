@@ -19,11 +19,11 @@ sys.path.insert(0, str(REPO / "src"))
 
 import torch  # noqa: E402
 
+from grokking.data import Universe  # noqa: E402
+from grokking.engine import ModelSettings, StackSettings, log_schedule, train  # noqa: E402
 from grokking.models.mlp2 import MLPShape  # noqa: E402
 from grokking.phases import classify  # noqa: E402
 from grokking.results import write_json  # noqa: E402
-from grokking.data import Universe  # noqa: E402
-from grokking.engine import ModelSettings, StackSettings, log_schedule, train  # noqa: E402
 
 
 def floats(text):
@@ -47,15 +47,21 @@ def main(argv=None):
     universe = Universe.build("add", a.p)
     report = {"p": a.p, "width": a.width, "steps": a.steps, "cells": []}
     for alpha in a.alphas:
-        models = [ModelSettings(corruption=xi, weight_decay=v if kind == "wd" else 0.0,
-                                dropout=v if kind == "dp" else 0.0) for kind, v in regs for xi in a.xis]
-        settings = StackSettings(MLPShape(a.p, a.width), steps=a.steps,
-                                 log_steps=tuple(log_schedule(a.steps, max(1, a.steps // 20))))
+        models = [
+            ModelSettings(corruption=xi, weight_decay=v if kind == "wd" else 0.0, dropout=v if kind == "dp" else 0.0)
+            for kind, v in regs
+            for xi in a.xis
+        ]
+        settings = StackSettings(
+            MLPShape(a.p, a.width), steps=a.steps, log_steps=tuple(log_schedule(a.steps, max(1, a.steps // 20)))
+        )
         start = time.perf_counter()
         res = train(universe.split(alpha), settings, models, device="cpu", progress=False)
         seconds = time.perf_counter() - start
-        print(f"alpha {alpha}: {len(models)} cells in {seconds:.0f} s "
-              f"({seconds / len(models) / a.steps * 1e3:.2f} ms per model-step)")
+        print(
+            f"alpha {alpha}: {len(models)} cells in {seconds:.0f} s "
+            f"({seconds / len(models) / a.steps * 1e3:.2f} ms per model-step)"
+        )
         for i, (kind, v) in enumerate(regs):
             row = []
             for j, xi in enumerate(a.xis):
@@ -63,8 +69,16 @@ def main(argv=None):
                 train_acc, test_acc = res.curves["train_acc"][-1, k], res.curves["test_acc"][-1, k]
                 phase = classify(train_acc, test_acc, xi, res.curves["test_acc"][:, k].max())
                 row.append(f"{phase[:4]}({train_acc:.2f},{test_acc:.2f})")
-                report["cells"].append({"alpha": alpha, "xi": xi, kind: v, "train_acc": float(train_acc),
-                                        "test_acc": float(test_acc), "phase": phase})
+                report["cells"].append(
+                    {
+                        "alpha": alpha,
+                        "xi": xi,
+                        kind: v,
+                        "train_acc": float(train_acc),
+                        "test_acc": float(test_acc),
+                        "phase": phase,
+                    }
+                )
             print(f"  {kind}={v:<5g}", " ".join(row))
     write_json(Path(a.out), report)
     print(f"wrote {a.out}")

@@ -70,33 +70,65 @@ def test_the_import_graph_has_no_cycle():
 # Lower layers never import higher ones (DESIGN: imports only point down).
 LAYERS = [
     {"grokking._version", "grokking.data", "grokking.data.modular", "grokking.metrics", "grokking.phases"},
-    {"grokking.models", "grokking.models.base", "grokking.models.mlp2", "grokking.models.mlp2_gather", "grokking.models.mlp2_grads",
-     "grokking.engine", "grokking.engine.adamw", "grokking.engine.dropout", "grokking.engine.evaluate",
-     "grokking.engine.loop", "grokking.engine.losses", "grokking.engine.progress", "grokking.engine.seeds",
-     "grokking.engine.substacks"},
+    {
+        "grokking.models",
+        "grokking.models.base",
+        "grokking.models.mlp2",
+        "grokking.models.mlp2_gather",
+        "grokking.models.mlp2_grads",
+        "grokking.engine",
+        "grokking.engine.adamw",
+        "grokking.engine.dropout",
+        "grokking.engine.evaluate",
+        "grokking.engine.loop",
+        "grokking.engine.losses",
+        "grokking.engine.progress",
+        "grokking.engine.seeds",
+        "grokking.engine.substacks",
+    },
     {"grokking.results", "grokking.layout", "grokking.codedeps"},
-    {"grokking.experiments", "grokking.experiments.specs", "grokking.experiments.gridplan",
-     "grokking.experiments.summary", "grokking.experiments.runs", "grokking.experiments.grids",
-     "grokking.experiments.widths", "grokking.experiments.pruning"},
+    {
+        "grokking.experiments",
+        "grokking.experiments.specs",
+        "grokking.experiments.gridplan",
+        "grokking.experiments.summary",
+        "grokking.experiments.runs",
+        "grokking.experiments.grids",
+        "grokking.experiments.widths",
+        "grokking.experiments.pruning",
+    },
 ]
 
 
 def test_imports_only_point_down_the_layers():
     edges = import_edges()
     level = {m: i for i, layer in enumerate(LAYERS) for m in layer}
-    unplaced = {m for m in modules() if m.count(".") >= 1 and m not in level
-                and not m.startswith(("grokking.report", "grokking.config", "grokking.cli", "grokking.__main__"))}
+    unplaced = {
+        m
+        for m in modules()
+        if m.count(".") >= 1
+        and m not in level
+        and not m.startswith(("grokking.report", "grokking.config", "grokking.cli", "grokking.__main__"))
+    }
     assert not unplaced, f"place these modules in a layer of this test: {sorted(unplaced)}"
-    bad = [(a, b) for a, targets in edges.items() for b in targets
-           if a in level and b in level and level[b] > level[a]]
+    bad = [(a, b) for a, targets in edges.items() for b in targets if a in level and b in level and level[b] > level[a]]
     assert not bad, f"imports pointing up a layer: {bad}"
     for a, targets in edges.items():  # nothing below the report imports it (only cli, config may)
         if a in level:
             assert not {t for t in targets if t.startswith("grokking.report")}, a
 
 
-@pytest.mark.parametrize("module", ["grokking.config", "grokking.experiments.specs", "grokking.experiments.gridplan",
-                                    "grokking.layout", "grokking.report.figures", "grokking.codedeps"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "grokking.config",
+        "grokking.experiments.specs",
+        "grokking.experiments.gridplan",
+        "grokking.layout",
+        "grokking.report.figures",
+        "grokking.codedeps",
+    ],
+)
 def test_what_the_dag_imports_imports_no_torch(module):
     """`snakemake -n` of the paper preset must take seconds: the workflow's imports stay torch-free."""
     code = f"import sys; sys.path.insert(0, {str(SRC)!r}); import {module}; print('torch' in sys.modules)"
@@ -148,19 +180,44 @@ def test_derived_code_inputs_cover_every_module_a_job_loads(module, tmp_path):
     inputs (so editing any of them reruns the job)."""
     from grokking.codedeps import closure
 
-    spec = {"model": "mlp2", "operation": "add", "p": 11, "train_fraction": 0.6, "corruption": 0.2, "width": 8,
-            "activation": "quadratic", "norm": "none", "dropout": 0.0, "loss": "mse", "lr": 0.01,
-            "betas": [0.9, 0.98], "eps": 1e-8, "weight_decay": 1.0, "batch_size": "full", "steps": 3, "seed": 1,
-            "init_scale": None, "log_every": 1, "record_neuron_ipr": True, "pair_seed": 420, "label_seed": 0,
-            "ipr_mode": "rfft", "name": "tiny"}
+    spec = {
+        "model": "mlp2",
+        "operation": "add",
+        "p": 11,
+        "train_fraction": 0.6,
+        "corruption": 0.2,
+        "width": 8,
+        "activation": "quadratic",
+        "norm": "none",
+        "dropout": 0.0,
+        "loss": "mse",
+        "lr": 0.01,
+        "betas": [0.9, 0.98],
+        "eps": 1e-8,
+        "weight_decay": 1.0,
+        "batch_size": "full",
+        "steps": 3,
+        "seed": 1,
+        "init_scale": None,
+        "log_every": 1,
+        "record_neuron_ipr": True,
+        "pair_seed": 420,
+        "label_seed": 0,
+        "ipr_mode": "rfft",
+        "name": "tiny",
+    }
     data, out = tmp_path / "d.npz", tmp_path / "out"
-    call = {"runs": f"job.run_and_save(spec, {str(data)!r}, {str(out)!r}, device='cpu', progress=False)",
-            "grids": ("from grokking.experiments.specs import split_spec\n"
-                      "stack, own = split_spec(spec)\n"
-                      f"job.train_chunk({{'stack': stack, 'cells': [['c1', own]]}}, {str(data)!r}, "
-                      f"{str(out) + '.npz'!r}, device='cpu', progress=False)"),
-            "widths": f"job.train_width_job({{'spec': spec, 'seeds': [1, 2]}}, {str(data)!r}, {str(out) + '.npz'!r}, "
-                      f"device='cpu', progress=False)"}[module]
+    call = {
+        "runs": f"job.run_and_save(spec, {str(data)!r}, {str(out)!r}, device='cpu', progress=False)",
+        "grids": (
+            "from grokking.experiments.specs import split_spec\n"
+            "stack, own = split_spec(spec)\n"
+            f"job.train_chunk({{'stack': stack, 'cells': [['c1', own]]}}, {str(data)!r}, "
+            f"{str(out) + '.npz'!r}, device='cpu', progress=False)"
+        ),
+        "widths": f"job.train_width_job({{'spec': spec, 'seeds': [1, 2]}}, {str(data)!r}, {str(out) + '.npz'!r}, "
+        f"device='cpu', progress=False)",
+    }[module]
     code = JOB.format(src=str(SRC), module=module, data=str(data), spec=repr(spec), call=call)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]

@@ -32,32 +32,53 @@ def test_paper_preset_pins_the_paper_settings(paper):
     r5 = resolve_run(paper, "r5_wd20")
     assert (r5["weight_decay"], r5["steps"]) == (20, 5000)
     bn = resolve_run(paper, "r12_bn_a05")
-    assert (bn["norm"], bn["batch_size"], bn["lr"], bn["steps"], bn["corruption"]) == ("batchnorm", 64, 0.005, 4000, 0.3)
+    assert (bn["norm"], bn["batch_size"], bn["lr"], bn["steps"], bn["corruption"]) == (
+        "batchnorm",
+        64,
+        0.005,
+        4000,
+        0.3,
+    )
     assert [resolve_run(paper, r)["dropout"] for r in ("r6_dp03", "r7_dp06", "r8_dp09")] == [0.3, 0.6, 0.9]
 
 
-@pytest.mark.parametrize("mutation,message", [
-    ({"run_defaults": {"activation": "cubic"}},
-     "config key 'run_defaults.activation': 'cubic' is not one of ['quadratic', 'relu']"),
-    ({"runs": {"r1_wd0": {"wd": 5}}}, "config key 'runs.r1_wd0': unknown key(s) ['wd']"),
-    ({"runs": {"r1_wd0": {"batch_size": 0}}}, "config key 'runs.r1_wd0.batch_size': 0 is not accepted; expected 'full' or an integer >= 1"),
-    ({"runs": {"r1_wd0": {"batch_size": 5000}}}, "config key 'runs.r1_wd0.batch_size': 5000 exceeds the 4704 training pairs"),
-    ({"runs": {"r1_wd0": {"steps": -1}}}, "config key 'runs.r1_wd0.steps'"),
-    ({"runs": {"r1_wd0": {"train_fraction": 1.5}}}, "config key 'runs.r1_wd0.train_fraction'"),
-    ({"figures": {"fig01": {"runs": {"a": "r99"}}}}, "config key 'figures.fig01.runs.a': run 'r99' is not defined"),
-    ({"device": "tpu"}, "config key 'device'"),
-    ({"ipr": {"mode": "dct"}}, "config key 'ipr.mode': 'dct' is not one of ['rfft', 'fft']"),
-    ({"colour": "red"}, "config key '<top level>': unknown key(s) ['colour']"),
-    ({"claims": {"thresholds": {"coexistense": 0.8}}},
-     "config key 'claims.thresholds.coexistense': unknown claim; accepted ids: ["),
-    ({"figures": {"fig06": {"pruning": "yes"}}}, "config key 'figures.fig06.pruning'"),
-    ({"width_sweep": {"retention": {"metric": "corrupted_acc"}}},
-     "config key 'width_sweep.retention.metric': 'corrupted_acc' is not one of ['test_acc', 'full_acc', "
-     "'train_acc', 'uncorrupted_acc']"),
-    ({"width_sweep": {"retention": {"rule": "median"}}}, "config key 'width_sweep.retention.rule'"),
-    ({"width_sweep": {"widths": [500]}}, "config key 'width_sweep.widths'"),
-    ({"claims": {"require_all": "yes"}}, "config key 'claims.require_all'"),
-])
+@pytest.mark.parametrize(
+    "mutation,message",
+    [
+        (
+            {"run_defaults": {"activation": "cubic"}},
+            "config key 'run_defaults.activation': 'cubic' is not one of ['quadratic', 'relu']",
+        ),
+        ({"runs": {"r1_wd0": {"wd": 5}}}, "config key 'runs.r1_wd0': unknown key(s) ['wd']"),
+        (
+            {"runs": {"r1_wd0": {"batch_size": 0}}},
+            "config key 'runs.r1_wd0.batch_size': 0 is not accepted; expected 'full' or an integer >= 1",
+        ),
+        (
+            {"runs": {"r1_wd0": {"batch_size": 5000}}},
+            "config key 'runs.r1_wd0.batch_size': 5000 exceeds the 4704 training pairs",
+        ),
+        ({"runs": {"r1_wd0": {"steps": -1}}}, "config key 'runs.r1_wd0.steps'"),
+        ({"runs": {"r1_wd0": {"train_fraction": 1.5}}}, "config key 'runs.r1_wd0.train_fraction'"),
+        ({"figures": {"fig01": {"runs": {"a": "r99"}}}}, "config key 'figures.fig01.runs.a': run 'r99' is not defined"),
+        ({"device": "tpu"}, "config key 'device'"),
+        ({"ipr": {"mode": "dct"}}, "config key 'ipr.mode': 'dct' is not one of ['rfft', 'fft']"),
+        ({"colour": "red"}, "config key '<top level>': unknown key(s) ['colour']"),
+        (
+            {"claims": {"thresholds": {"coexistense": 0.8}}},
+            "config key 'claims.thresholds.coexistense': unknown claim; accepted ids: [",
+        ),
+        ({"figures": {"fig06": {"pruning": "yes"}}}, "config key 'figures.fig06.pruning'"),
+        (
+            {"width_sweep": {"retention": {"metric": "corrupted_acc"}}},
+            "config key 'width_sweep.retention.metric': 'corrupted_acc' is not one of ['test_acc', 'full_acc', "
+            "'train_acc', 'uncorrupted_acc']",
+        ),
+        ({"width_sweep": {"retention": {"rule": "median"}}}, "config key 'width_sweep.retention.rule'"),
+        ({"width_sweep": {"widths": [500]}}, "config key 'width_sweep.widths'"),
+        ({"claims": {"require_all": "yes"}}, "config key 'claims.require_all'"),
+    ],
+)
 def test_bad_values_are_rejected_with_the_key(paper, mutation, message):
     with pytest.raises(ConfigError) as err:
         validate(deep_merge(paper, mutation))
@@ -86,8 +107,15 @@ def test_paper_width_sweep_is_the_papers(paper):
     jobs = width_sweep_jobs(paper)
     widths = sorted({j["spec"]["width"] for j in jobs.values()})
     assert len(widths) == 20 and widths[0] == 500 and widths[-1] == 10000
-    assert all(b / a == pytest.approx(20 ** (1 / 19), rel=0.01) for a, b in zip(widths, widths[1:]))
+    assert all(b / a == pytest.approx(20 ** (1 / 19), rel=0.01) for a, b in zip(widths, widths[1:], strict=False))
     assert sum(len(j["seeds"]) for j in jobs.values()) == 800
     spec = next(iter(jobs.values()))["spec"]
-    assert (spec["train_fraction"], spec["corruption"], spec["lr"], spec["weight_decay"], spec["loss"],
-            spec["steps"], spec["p"]) == (0.5, 0.35, 0.005, 1.0, "mse", 2000, 97)
+    assert (
+        spec["train_fraction"],
+        spec["corruption"],
+        spec["lr"],
+        spec["weight_decay"],
+        spec["loss"],
+        spec["steps"],
+        spec["p"],
+    ) == (0.5, 0.35, 0.005, 1.0, "mse", 2000, 97)

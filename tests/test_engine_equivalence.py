@@ -47,11 +47,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from grokking.data import Universe
+from grokking.engine import ModelSettings, StackSettings, derive_seed, train
 from grokking.engine.dropout import dropout_mask
 from grokking.models.mlp2 import MLPShape
 from grokking.models.mlp2 import init as init_model
-from grokking.data import Universe
-from grokking.engine import ModelSettings, StackSettings, derive_seed, train
 
 P = 13
 ALPHA = 0.5
@@ -106,8 +106,7 @@ class ReferenceMLP(nn.Module):
 
     def weights(self) -> dict:
         w_in = self.inp.weight.detach()
-        out = {"U": w_in[:, : self.p].clone(), "V": w_in[:, self.p:].clone(),
-               "W": self.out.weight.detach().clone()}
+        out = {"U": w_in[:, : self.p].clone(), "V": w_in[:, self.p :].clone(), "W": self.out.weight.detach().clone()}
         if self.norm is not None:
             out["norm_weight"] = self.norm.weight.detach().clone()
             out["norm_bias"] = self.norm.bias.detach().clone()
@@ -115,8 +114,7 @@ class ReferenceMLP(nn.Module):
 
     def running_stats(self) -> dict:
         if isinstance(self.norm, nn.BatchNorm1d):
-            return {"running_mean": self.norm.running_mean.clone(),
-                    "running_var": self.norm.running_var.clone()}
+            return {"running_mean": self.norm.running_mean.clone(), "running_var": self.norm.running_var.clone()}
         return {}
 
 
@@ -154,7 +152,7 @@ def reference_ipr_mean(weights: dict) -> float:
 
     def ipr(rows: np.ndarray) -> np.ndarray:
         power = np.abs(np.fft.rfft(rows.astype(np.float64), axis=-1)) ** 2
-        return (power ** 2).sum(-1) / power.sum(-1) ** 2
+        return (power**2).sum(-1) / power.sum(-1) ** 2
 
     u, v, w = (weights[k].numpy() for k in ("U", "V", "W"))
     return float(np.mean((ipr(u) + ipr(v) + ipr(w.T)) / 3.0))
@@ -170,8 +168,9 @@ def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
         model.inp.weight.copy_(w_in)
         model.out.weight.copy_(w_out)
     init = model.weights()
-    opt = torch.optim.AdamW(model.parameters(), lr=ms.lr, betas=tuple(st.betas), eps=st.eps,
-                            weight_decay=ms.weight_decay)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=ms.lr, betas=tuple(st.betas), eps=st.eps, weight_decay=ms.weight_decay
+    )
 
     y_np, n_noise = split.train_labels(ms.corruption)
     x_train = one_hot_pairs(split.train_m, split.train_n, p)
@@ -181,15 +180,28 @@ def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
     y_test = torch.as_tensor(np.asarray(split.test_labels), dtype=torch.long)
     n_train = x_train.shape[0]
 
-    drop_gen = (torch.Generator().manual_seed(derive_seed(ms.seed, "dropout"))
-                if ms.dropout > 0 else None)
+    drop_gen = torch.Generator().manual_seed(derive_seed(ms.seed, "dropout")) if ms.dropout > 0 else None
     batch_gen = torch.Generator().manual_seed(derive_seed(ms.seed, "batch"))
     bs = st.batch_size
     epoch_batches, next_batch = None, 0
 
-    curves = {k: [] for k in ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc",
-                              "full_acc", "train_loss", "test_loss", "batch_loss",
-                              "norm_u", "norm_v", "norm_w", "ipr_mean")}
+    curves = {
+        k: []
+        for k in (
+            "train_acc",
+            "test_acc",
+            "corrupted_acc",
+            "uncorrupted_acc",
+            "full_acc",
+            "train_loss",
+            "test_loss",
+            "batch_loss",
+            "norm_u",
+            "norm_v",
+            "norm_w",
+            "ipr_mean",
+        )
+    }
     margins = []  # smallest top-1 vs top-2 logit gap at each logged step (argmax tie diagnostics)
     log_steps = set(st.log_steps)
     for step in range(1, st.steps + 1):
@@ -203,8 +215,7 @@ def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
             rows = epoch_batches[next_batch]
             next_batch += 1
             xb, yb = x_train[rows], y_train[rows]
-        mask = (reference_dropout_mask(drop_gen, xb.shape[0], width, ms.dropout)
-                if drop_gen is not None else None)
+        mask = reference_dropout_mask(drop_gen, xb.shape[0], width, ms.dropout) if drop_gen is not None else None
         model.train()
         loss = reference_loss(model(xb, mask), yb, st.loss)
         opt.zero_grad()
@@ -232,9 +243,14 @@ def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
                 curves["norm_w"].append(w["W"].norm().item())
                 curves["ipr_mean"].append(reference_ipr_mean(w))
                 margins.append(min(_min_margin(lt), _min_margin(le)))
-    return {"weights": model.weights(), "stats": model.running_stats(), "init": init,
-            "curves": {k: np.asarray(v) for k, v in curves.items()}, "margins": np.asarray(margins),
-            "n_noise": n_noise}
+    return {
+        "weights": model.weights(),
+        "stats": model.running_stats(),
+        "init": init,
+        "curves": {k: np.asarray(v) for k, v in curves.items()},
+        "margins": np.asarray(margins),
+        "n_noise": n_noise,
+    }
 
 
 def _min_margin(logits: torch.Tensor) -> float:
@@ -254,8 +270,9 @@ def _engine_model(res, k: int) -> dict:
 def _assert_weights_close(actual: dict, expected: dict, what: str):
     assert set(actual) == set(expected), what
     for name in expected:
-        torch.testing.assert_close(actual[name], expected[name], rtol=W_RTOL, atol=W_ATOL,
-                                   msg=lambda m, name=name: f"{what}: {name}: {m}")
+        torch.testing.assert_close(
+            actual[name], expected[name], rtol=W_RTOL, atol=W_ATOL, msg=lambda m, name=name: f"{what}: {name}: {m}"
+        )
 
 
 def _assert_accuracy_close(actual: np.ndarray, expected: np.ndarray, margins: np.ndarray, what: str):
@@ -265,8 +282,7 @@ def _assert_accuracy_close(actual: np.ndarray, expected: np.ndarray, margins: np
     same = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
     bad = ~same
     excusable = (margins[bad] < 1e-4) & (np.abs(actual[bad] - expected[bad]) <= 0.03)
-    assert excusable.all(), (
-        f"{what}: engine {actual} vs reference {expected} (min argmax margins {margins})")
+    assert excusable.all(), f"{what}: engine {actual} vs reference {expected} (min argmax margins {margins})"
 
 
 def _assert_curves_close(res, k: int, ref: dict, what: str):
@@ -275,13 +291,20 @@ def _assert_curves_close(res, k: int, ref: dict, what: str):
     for key in ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc", "full_acc"):
         _assert_accuracy_close(res.curves[key][:, k], ref["curves"][key], margins, f"{what}: {key}")
     for key in ("train_loss", "test_loss", "batch_loss", "norm_u", "norm_v", "norm_w", "ipr_mean"):
-        np.testing.assert_allclose(res.curves[key][:, k], ref["curves"][key], rtol=LOSS_RTOL,
-                                   atol=LOSS_ATOL, err_msg=f"{what}: {key}")
+        np.testing.assert_allclose(
+            res.curves[key][:, k], ref["curves"][key], rtol=LOSS_RTOL, atol=LOSS_ATOL, err_msg=f"{what}: {key}"
+        )
 
 
 def _stack(activation="quadratic", norm="none", loss="mse", batch_size=None, width=48, **kw):
-    return StackSettings(shape=MLPShape(P, width, activation, norm), loss=loss,
-                         batch_size=batch_size, steps=STEPS, log_steps=LOG_STEPS, **kw)
+    return StackSettings(
+        shape=MLPShape(P, width, activation, norm),
+        loss=loss,
+        batch_size=batch_size,
+        steps=STEPS,
+        log_steps=LOG_STEPS,
+        **kw,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -313,8 +336,7 @@ CASES = {
     "batchnorm-full-K1": (_stack(norm="batchnorm"), [A]),
     "batchnorm-full-K3": (_stack(norm="batchnorm"), [A, B, C]),
     "batchnorm-minibatch-K3": (_stack(norm="batchnorm", batch_size=16), [A, B, C]),
-    "batchnorm-relu-dropout-minibatch-K2": (_stack("relu", "batchnorm", batch_size=20),
-                                            [replace(B, dropout=0.3), C]),
+    "batchnorm-relu-dropout-minibatch-K2": (_stack("relu", "batchnorm", batch_size=20), [replace(B, dropout=0.3), C]),
     # LayerNorm
     "layernorm-K1": (_stack(norm="layernorm"), [C]),
     "layernorm-K3": (_stack(norm="layernorm"), [A, B, C]),
@@ -323,8 +345,10 @@ CASES = {
     "minibatch-K1": (_stack(batch_size=16), [B]),
     "minibatch-K3-distinct-seeds": (_stack(batch_size=16), [A, B, C]),
     "minibatch-K2-shared-seed": (_stack(batch_size=25), [A, D]),
-    "minibatch-ce-dropout-K3": (_stack(loss="ce", batch_size=32),
-                                [replace(A, dropout=0.2), B, replace(D, dropout=0.4)]),
+    "minibatch-ce-dropout-K3": (
+        _stack(loss="ce", batch_size=32),
+        [replace(A, dropout=0.2), B, replace(D, dropout=0.4)],
+    ),
 }
 
 
@@ -352,8 +376,7 @@ def test_engine_matches_nn_module_reference(case, split, engine_runs):
         assert res.n_noise[k] == ref["n_noise"]
         _assert_weights_close(_engine_model(res, k), ref["weights"], what)
         if st.shape.norm == "batchnorm":
-            _assert_weights_close({n: t[k] for n, t in res.buffers.items()}, ref["stats"],
-                                  f"{what}: running stats")
+            _assert_weights_close({n: t[k] for n, t in res.buffers.items()}, ref["stats"], f"{what}: running stats")
         else:
             assert res.buffers == {}
         _assert_curves_close(res, k, ref, what)
@@ -429,12 +452,13 @@ def test_reference_itself_drifts_measurably():
 # ----------------------------------------------------------------------------------------------
 
 INDEPENDENCE = {
-    "quadratic-full": (_stack(), replace(B, dropout=0.3),
-                       [replace(A, lr=0.02), replace(C, dropout=0.5)]),
-    "relu-batchnorm-minibatch": (_stack("relu", "batchnorm", batch_size=16), replace(C, dropout=0.2),
-                                 [A, replace(D, dropout=0.6)]),
-    "layernorm-ce-minibatch": (_stack(norm="layernorm", loss="ce", batch_size=20), A,
-                               [replace(B, dropout=0.4), C]),
+    "quadratic-full": (_stack(), replace(B, dropout=0.3), [replace(A, lr=0.02), replace(C, dropout=0.5)]),
+    "relu-batchnorm-minibatch": (
+        _stack("relu", "batchnorm", batch_size=16),
+        replace(C, dropout=0.2),
+        [A, replace(D, dropout=0.6)],
+    ),
+    "layernorm-ce-minibatch": (_stack(norm="layernorm", loss="ce", batch_size=20), A, [replace(B, dropout=0.4), C]),
 }
 
 
@@ -446,15 +470,14 @@ def test_model_does_not_depend_on_its_stack_companions(case, split):
     shared = train(split, st, [left, x, right], device="cpu", progress=False)
     _assert_weights_close(_engine_model(shared, 1), _engine_model(alone, 0), f"{case}: weights")
     for name in alone.buffers:
-        torch.testing.assert_close(shared.buffers[name][1], alone.buffers[name][0], rtol=W_RTOL,
-                                   atol=W_ATOL)
+        torch.testing.assert_close(shared.buffers[name][1], alone.buffers[name][0], rtol=W_RTOL, atol=W_ATOL)
     for key in ("train_loss", "test_loss", "batch_loss", "norm_u", "norm_v", "norm_w"):
-        np.testing.assert_allclose(shared.curves[key][:, 1], alone.curves[key][:, 0],
-                                   rtol=LOSS_RTOL, atol=LOSS_ATOL, err_msg=f"{case}: {key}")
+        np.testing.assert_allclose(
+            shared.curves[key][:, 1], alone.curves[key][:, 0], rtol=LOSS_RTOL, atol=LOSS_ATOL, err_msg=f"{case}: {key}"
+        )
 
 
-@pytest.mark.parametrize("case", ["dropout-K3-mixed", "batchnorm-relu-dropout-minibatch-K2",
-                                  "minibatch-ce-dropout-K3"])
+@pytest.mark.parametrize("case", ["dropout-K3-mixed", "batchnorm-relu-dropout-minibatch-K2", "minibatch-ce-dropout-K3"])
 def test_same_settings_twice_are_bitwise_identical(case, split):
     st, models = CASES[case]
     r1 = train(split, st, models, device="cpu", progress=False)

@@ -94,10 +94,13 @@ def make_run(path, spec, phase, *, width=8, points=6):
     p = spec["p"]
     step = np.unique(np.linspace(1, spec["steps"], points).astype(np.int64))
     T = len(step)
-    curves = {k: rng.uniform(0, 1, T) for k in ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc",
-                                                 "full_acc", "ipr_mean")}
-    curves.update({k: rng.uniform(0.5, 2, T) for k in ("train_loss", "test_loss", "batch_loss", "norm_u",
-                                                        "norm_v", "norm_w")})
+    curves = {
+        k: rng.uniform(0, 1, T)
+        for k in ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc", "full_acc", "ipr_mean")
+    }
+    curves.update(
+        {k: rng.uniform(0.5, 2, T) for k in ("train_loss", "test_loss", "batch_loss", "norm_u", "norm_v", "norm_w")}
+    )
     curves["step"] = step
     curves["neuron_ipr"] = rng.uniform(0, 1, (T, width))
     results.write_json(path / "spec.json", dict(spec, code_version="test", spec_hash="test"))
@@ -105,12 +108,20 @@ def make_run(path, spec, phase, *, width=8, points=6):
     import torch
 
     params = {"U": torch.randn(width, p), "V": torch.randn(width, p), "W": torch.randn(p, width)}
-    results.write_torch(path / "model.pt", {"shape": {"p": p, "width": width}, "params": params,
-                                            "init_params": {k: v.clone() for k, v in params.items()},
-                                            "buffers": {}, "neuron_ipr": torch.rand(width)})
+    results.write_torch(
+        path / "model.pt",
+        {
+            "shape": {"p": p, "width": width},
+            "params": params,
+            "init_params": {k: v.clone() for k, v in params.items()},
+            "buffers": {},
+            "neuron_ipr": torch.rand(width),
+        },
+    )
     summary = {k: float(v[-1]) for k, v in curves.items() if k not in ("step", "neuron_ipr")}
-    summary.update(max_test_acc=float(curves["test_acc"].max()), max_train_acc=float(curves["train_acc"].max()),
-                   phase=phase)
+    summary.update(
+        max_test_acc=float(curves["test_acc"].max()), max_train_acc=float(curves["train_acc"].max()), phase=phase
+    )
     results.write_json(path / "summary.json", summary)
     return curves
 
@@ -121,11 +132,19 @@ def make_grid(path, name, panel_key, panels, alphas, xis, seed):
     P, X, A = len(panels), len(xis), len(alphas)
     assert X * A <= len(PHASES) and X != A
     phase = np.stack([rng.permutation(len(PHASES))[: X * A].reshape(X, A) for _ in range(P)]).astype(np.int8)
-    grid = dict(phase=phase, phase_names=np.asarray(PHASES), panels=np.asarray(panels, dtype=float),
-                panel_key=np.asarray(panel_key), train_fractions=np.asarray(alphas, dtype=float),
-                corruptions=np.asarray(xis, dtype=float), grid=np.asarray(name),
-                train_acc=rng.uniform(0, 1, (P, X, A)), test_acc=rng.uniform(0, 1, (P, X, A)),
-                max_test_acc=rng.uniform(0, 1, (P, X, A)), max_train_acc=rng.uniform(0, 1, (P, X, A)))
+    grid = dict(
+        phase=phase,
+        phase_names=np.asarray(PHASES),
+        panels=np.asarray(panels, dtype=float),
+        panel_key=np.asarray(panel_key),
+        train_fractions=np.asarray(alphas, dtype=float),
+        corruptions=np.asarray(xis, dtype=float),
+        grid=np.asarray(name),
+        train_acc=rng.uniform(0, 1, (P, X, A)),
+        test_acc=rng.uniform(0, 1, (P, X, A)),
+        max_test_acc=rng.uniform(0, 1, (P, X, A)),
+        max_train_acc=rng.uniform(0, 1, (P, X, A)),
+    )
     results.write_npz(path, **grid)
     return grid
 
@@ -151,8 +170,9 @@ def test_phase_diagrams_show_each_grid_panel_with_alpha_across_and_xi_up(config,
     grids = {}
     for row, name in figure_grids(config, "fig03").items():
         g = config["grids"][name]
-        grids[row] = make_grid(params["grids"][row], name, g["panel_key"], g["panels"], ALPHAS, XIS,
-                              seed=zlib.crc32(name.encode()))
+        grids[row] = make_grid(
+            params["grids"][row], name, g["panel_key"], g["panels"], ALPHAS, XIS, seed=zlib.crc32(name.encode())
+        )
     ns = execute_notebook("phase_diagrams.ipynb", params, monkeypatch)
     fig = ns["fig"]
     ncols = max(g["phase"].shape[0] for g in grids.values())
@@ -186,8 +206,13 @@ def test_phase_details_show_train_test_accuracy_and_phase_per_panel(config, layo
 OLD_SETTINGS = {
     "fig01": lambda s: f"weight decay {s['weight_decay']:g}",
     "fig19": lambda s: f"dropout {s['dropout']:g}",
-    **{fig: lambda s: (rf"$\alpha$ = {s['train_fraction']:g}, batch {s['batch_size']}, "
-                       rf"$\xi$ = {s['corruption']:g}") for fig in ("fig20", "fig21", "fig22")},
+    **{
+        fig: lambda s: (
+            rf"$\alpha$ = {s['train_fraction']:g}, batch {s['batch_size']}, "
+            rf"$\xi$ = {s['corruption']:g}"
+        )
+        for fig in ("fig20", "fig21", "fig22")
+    },
 }
 
 
@@ -204,7 +229,7 @@ def test_training_curves_plot_each_run_in_percent_with_its_setting(config, layou
     fig = execute_notebook("training_curves.ipynb", params, monkeypatch)["fig"]
     panels = sorted(runs)
     assert len(fig.axes) == len(panels)
-    for ax, panel in zip(fig.axes, panels):
+    for ax, panel in zip(fig.axes, panels, strict=True):
         lines = {line.get_label(): line for line in ax.get_lines()}
         for key in ("train", "test"):
             np.testing.assert_array_equal(lines[key].get_xdata(), curves[panel]["step"])
@@ -222,8 +247,9 @@ def test_training_curve_titles_read_the_configured_setting(config, layout, monke
         make_run(Path(params["runs"][panel]), resolve_run(config, run), "Coexistence")
     params["setting"] = "lr {lr:g} / {norm}"
     fig = execute_notebook("training_curves.ipynb", params, monkeypatch)["fig"]
-    assert [ax.get_title() for ax in fig.axes] == [f"({p}) lr 0.005 / batchnorm\nCoexistence"
-                                                   for p in sorted(figure_runs(config, "fig20"))]
+    assert [ax.get_title() for ax in fig.axes] == [
+        f"({p}) lr 0.005 / batchnorm\nCoexistence" for p in sorted(figure_runs(config, "fig20"))
+    ]
 
 
 # --- every notebook: caption parameter, shared helper ------------------------------------------
@@ -258,7 +284,8 @@ def test_readme_figure_index_is_the_generated_one(config):
     assert "## Figure index" in readme
     assert readme.index("## Running the workflow") < readme.index("## Figure index")
     assert catalog.readme_index(readme) == catalog.figure_index(config), (
-        "README.md's figure index is stale: replace it with `python -m grokking figure-index`")
+        "README.md's figure index is stale: replace it with `python -m grokking figure-index`"
+    )
 
 
 def test_figure_index_lists_every_figure_of_the_paper(config):

@@ -17,10 +17,11 @@ BIN = Path(sys.executable).parent
 
 # `snakemake --lint` findings that are kept, each with the reason. Anything else fails the test.
 ACCEPTED_SNAKEMAKE_LINTS = {
-    "Specify a conda environment or container for each rule.":
+    "Specify a conda environment or container for each rule.": (
         "every job runs in the environment that runs Snakemake (the `make` venv or environment.yml), "
         "calling that interpreter; a per-rule environment would reinstall torch for each and conda "
-        "channels cannot be reached on the project's machines (pip only)",
+        "channels cannot be reached on the project's machines (pip only)"
+    ),
 }
 
 
@@ -55,4 +56,6 @@ def test_snakemake_lint_finds_only_accepted_lints():
     out = res.stdout + res.stderr
     assert "Lints for" in out or res.returncode == 0, out[-3000:]  # the linter ran on the workflow
     titles = set(re.findall(r"^    \* (.+?):?$", out, flags=re.M))
-    assert titles <= set(ACCEPTED_SNAKEMAKE_LINTS), f"new snakemake lints: {sorted(titles - set(ACCEPTED_SNAKEMAKE_LINTS))}"
+    assert titles <= set(ACCEPTED_SNAKEMAKE_LINTS), (
+        f"new snakemake lints: {sorted(titles - set(ACCEPTED_SNAKEMAKE_LINTS))}"
+    )

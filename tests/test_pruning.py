@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grokking.models.mlp2 import MLPShape
-from grokking.experiments.pruning import prune_curves, pruning_order
 from grokking.data import Universe
 from grokking.engine import ModelSettings, StackSettings, train
+from grokking.experiments.pruning import prune_curves, pruning_order
+from grokking.models.mlp2 import MLPShape
 
 P = 13
 
@@ -41,8 +41,10 @@ def direct_curves(shape, params, buffers, order, split, y_train, n_noise, loss):
     y_train = torch.as_tensor(y_train)
     true_y = torch.as_tensor(split.train_true)
     test_y = torch.as_tensor(split.test_labels)
-    out = {k: [] for k in ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc", "full_acc",
-                           "train_loss", "test_loss")}
+    out = {
+        k: []
+        for k in ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc", "full_acc", "train_loss", "test_loss")
+    }
     w = {k: v.double().clone() for k, v in params.items()}
     for j in range(shape.width):
         if j > 0:
@@ -79,10 +81,13 @@ CASES = [
 @pytest.mark.parametrize("lowest_first", [True, False])
 def test_pruning_sweep_matches_direct_loop(split, activation, norm, loss, lowest_first):
     shape = MLPShape(p=P, width=20, activation=activation, norm=norm)
-    st = StackSettings(shape=shape, steps=150, loss=loss, batch_size=32 if norm == "batchnorm" else None,
-                       log_steps=(150,))
-    models = [ModelSettings(corruption=0.3, weight_decay=1.0, lr=0.01, seed=3),
-              ModelSettings(corruption=0.1, weight_decay=0.0, lr=0.01, seed=4)]
+    st = StackSettings(
+        shape=shape, steps=150, loss=loss, batch_size=32 if norm == "batchnorm" else None, log_steps=(150,)
+    )
+    models = [
+        ModelSettings(corruption=0.3, weight_decay=1.0, lr=0.01, seed=3),
+        ModelSettings(corruption=0.1, weight_decay=0.0, lr=0.01, seed=4),
+    ]
     res = train(split, st, models, device="cpu", progress=False)
     ipr = torch.rand(2, 20, generator=torch.Generator().manual_seed(0))
     ipr[:, 5] = ipr[:, 6]  # a tie: the stable sort keeps index order
@@ -110,5 +115,6 @@ def test_pruning_order_is_stable_and_directional():
 def test_layernorm_cannot_be_pruned(split):
     shape = MLPShape(p=P, width=4, norm="layernorm")
     with pytest.raises(ValueError, match="LayerNorm couples"):
-        prune_curves(shape, {"W": torch.zeros(1, P, 4)}, {}, torch.zeros(1, 4, dtype=torch.long), split,
-                     np.zeros((1, 10)), [0])
+        prune_curves(
+            shape, {"W": torch.zeros(1, P, 4)}, {}, torch.zeros(1, 4, dtype=torch.long), split, np.zeros((1, 10)), [0]
+        )

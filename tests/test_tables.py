@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from grokking.report import tables
 from grokking.phases import PHASES, classify
+from grokking.report import tables
 
 
 def test_table2_lists_the_decision_list_in_order():

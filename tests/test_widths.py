@@ -5,19 +5,22 @@ import json
 import numpy as np
 import pytest
 
-from grokking.results import write_npz
 from grokking.data import Universe
 from grokking.experiments.widths import merge_width_sweep, prunable_count, train_width_job
+from grokking.results import write_npz
 
 
-@pytest.mark.parametrize("curve,rule,want", [
-    ([0.95, 0.93, 0.91, 0.5, 0.92, 0.1], "prefix", 2),   # stays >= 0.9 through 2 pruned neurons
-    ([0.95, 0.93, 0.91, 0.5, 0.92, 0.1], "last", 4),     # the last count that passes on its own
-    ([0.95, 0.94, 0.93], "prefix", 2),                   # every count passes: all but the last neuron
-    ([0.85, 0.95, 0.99], "prefix", -1),                  # the unpruned network does not generalize
-    ([0.85, 0.95, 0.99], "last", -1),
-    ([0.9, 0.89], "prefix", 0),                          # the threshold itself passes
-])
+@pytest.mark.parametrize(
+    "curve,rule,want",
+    [
+        ([0.95, 0.93, 0.91, 0.5, 0.92, 0.1], "prefix", 2),  # stays >= 0.9 through 2 pruned neurons
+        ([0.95, 0.93, 0.91, 0.5, 0.92, 0.1], "last", 4),  # the last count that passes on its own
+        ([0.95, 0.94, 0.93], "prefix", 2),  # every count passes: all but the last neuron
+        ([0.85, 0.95, 0.99], "prefix", -1),  # the unpruned network does not generalize
+        ([0.85, 0.95, 0.99], "last", -1),
+        ([0.9, 0.89], "prefix", 0),  # the threshold itself passes
+    ],
+)
 def test_prunable_count(curve, rule, want):
     assert prunable_count(curve, 0.9, rule) == want
 
@@ -28,16 +31,26 @@ def test_unknown_rule_is_an_error():
 
 
 def _job(path, width, seeds, curves, final_test):
-    write_npz(path, width=np.int64(width), seeds=np.asarray(seeds), pruned_test_acc=np.asarray(curves, np.float32),
-              final_test_acc=np.asarray(final_test), final_train_acc=np.ones(len(seeds)))
+    write_npz(
+        path,
+        width=np.int64(width),
+        seeds=np.asarray(seeds),
+        pruned_test_acc=np.asarray(curves, np.float32),
+        final_test_acc=np.asarray(final_test),
+        final_train_acc=np.ones(len(seeds)),
+    )
 
 
 def test_merge_summarizes_required_and_prunable_neurons(tmp_path):
     # width 4: seeds prune 2 and 1 neurons (required 2 and 3); width 6: one seed never generalized.
     _job(tmp_path / "a.npz", 4, [1, 2], [[1, 1, 1, 0.2], [1, 1, 0.3, 0.2]], [1, 1])
     _job(tmp_path / "b.npz", 6, [1, 2], [[1, 1, 1, 1, 1, 0.5], [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]], [1, 0.5])
-    out = merge_width_sweep([tmp_path / "b.npz", tmp_path / "a.npz"], {"metric": "test_acc", "threshold": 0.9},
-                            tmp_path / "s.npz", tmp_path / "s.csv")
+    out = merge_width_sweep(
+        [tmp_path / "b.npz", tmp_path / "a.npz"],
+        {"metric": "test_acc", "threshold": 0.9},
+        tmp_path / "s.npz",
+        tmp_path / "s.csv",
+    )
     assert out["widths"].tolist() == [4, 6]
     assert out["seeds_generalized"].tolist() == [2, 1] and out["seeds_total"].tolist() == [2, 2]
     assert out["required_mean"][0] == pytest.approx(2.5)
@@ -51,16 +64,33 @@ def test_merge_summarizes_required_and_prunable_neurons(tmp_path):
 
 
 def _spec(p, width, steps=60):
-    return {"operation": "add", "p": p, "train_fraction": 0.6, "corruption": 0.3, "width": width,
-            "activation": "quadratic", "norm": "none", "dropout": 0.0, "loss": "mse", "lr": 0.01,
-            "betas": [0.9, 0.98], "eps": 1e-8, "weight_decay": 1.0, "batch_size": "full", "steps": steps,
-            "seed": 1, "init_scale": None, "log_every": 20, "pair_seed": 420, "label_seed": 0,
-            "ipr_mode": "rfft"}
+    return {
+        "operation": "add",
+        "p": p,
+        "train_fraction": 0.6,
+        "corruption": 0.3,
+        "width": width,
+        "activation": "quadratic",
+        "norm": "none",
+        "dropout": 0.0,
+        "loss": "mse",
+        "lr": 0.01,
+        "betas": [0.9, 0.98],
+        "eps": 1e-8,
+        "weight_decay": 1.0,
+        "batch_size": "full",
+        "steps": steps,
+        "seed": 1,
+        "init_scale": None,
+        "log_every": 20,
+        "pair_seed": 420,
+        "label_seed": 0,
+        "ipr_mode": "rfft",
+    }
 
 
 @pytest.fixture(scope="module")
 def data_path(tmp_path_factory):
-    from grokking.data import Universe
 
     path = tmp_path_factory.mktemp("data") / "add_p17.npz"
     u = Universe.build("add", 17, pair_seed=420, label_seed=0)
@@ -71,10 +101,12 @@ def data_path(tmp_path_factory):
 def test_width_job_stacks_seeds_without_coupling_them(data_path, tmp_path):
     """A seed trained inside a stack prunes exactly like the same seed trained alone, and pruning
     nothing gives the trained network's own accuracy."""
-    both = train_width_job({"spec": _spec(17, 24), "seeds": [1, 2]}, data_path, tmp_path / "b.npz",
-                           device="cpu", progress=False)
-    alone = train_width_job({"spec": _spec(17, 24), "seeds": [2]}, data_path, tmp_path / "a.npz",
-                            device="cpu", progress=False)
+    both = train_width_job(
+        {"spec": _spec(17, 24), "seeds": [1, 2]}, data_path, tmp_path / "b.npz", device="cpu", progress=False
+    )
+    alone = train_width_job(
+        {"spec": _spec(17, 24), "seeds": [2]}, data_path, tmp_path / "a.npz", device="cpu", progress=False
+    )
     assert both["pruned_test_acc"].shape == (2, 24)
     np.testing.assert_allclose(both["pruned_test_acc"][1], alone["pruned_test_acc"][0], atol=1e-6)
     np.testing.assert_allclose(both["neuron_ipr"][1], alone["neuron_ipr"][0], rtol=1e-4)

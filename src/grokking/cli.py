@@ -15,12 +15,12 @@ def _threads(n):
 
 
 def cmd_dataset(a):
-    from .results import write_npz
     from .data.modular import Universe
+    from .results import write_npz
 
     u = Universe.build(a.operation, a.p, a.pair_seed, a.label_seed)
     write_npz(a.out, **u.to_arrays())
-    print(f"dataset {a.operation} p={a.p}: {a.p ** 2} pairs -> {a.out}", file=sys.stderr)
+    print(f"dataset {a.operation} p={a.p}: {a.p**2} pairs -> {a.out}", file=sys.stderr)
 
 
 def cmd_train_run(a):
@@ -30,9 +30,12 @@ def cmd_train_run(a):
     spec = json.loads(a.spec)
     rules = json.loads(a.phase_rules) if a.phase_rules else None
     s = run_and_save(spec, a.data, a.out, device=a.device, phase_rules=rules, progress=not a.no_progress)
-    print(f"{spec.get('name')}: train {s['train_acc']:.4f} test {s['test_acc']:.4f} "
-          f"corrupted {s['corrupted_acc']:.4f} -> {s['phase']} ({s['seconds_per_step'] * 1e3:.1f} ms/step "
-          f"on {s['device']})", file=sys.stderr)
+    print(
+        f"{spec.get('name')}: train {s['train_acc']:.4f} test {s['test_acc']:.4f} "
+        f"corrupted {s['corrupted_acc']:.4f} -> {s['phase']} ({s['seconds_per_step'] * 1e3:.1f} ms/step "
+        f"on {s['device']})",
+        file=sys.stderr,
+    )
 
 
 def cmd_train_chunk(a):
@@ -40,12 +43,22 @@ def cmd_train_chunk(a):
 
     _threads(a.threads)
     job = json.loads(a.job)
-    res = train_chunk(job, a.data, a.out, device=a.device, progress=not a.no_progress,
-                      keep_weights=json.loads(a.keep_weights), desc=a.name)
+    res = train_chunk(
+        job,
+        a.data,
+        a.out,
+        device=a.device,
+        progress=not a.no_progress,
+        keep_weights=json.loads(a.keep_weights),
+        desc=a.name,
+    )
     K = len(job["cells"])
     steps = job["stack"]["steps"]
-    print(f"{a.name}: {K} cells x {steps} steps in {res.seconds:.1f} s "
-          f"({res.seconds / (K * steps) * 1e3:.2f} ms per model-step on {res.device})", file=sys.stderr)
+    print(
+        f"{a.name}: {K} cells x {steps} steps in {res.seconds:.1f} s "
+        f"({res.seconds / (K * steps) * 1e3:.2f} ms per model-step on {res.device})",
+        file=sys.stderr,
+    )
 
 
 def cmd_merge_grid(a):
@@ -65,8 +78,11 @@ def cmd_prune_run(a):
     _threads(a.threads)
     out = prune_saved_run(a.run, a.data, a.out, device=a.device)
     for d in ("lowest", "highest"):
-        print(f"{a.run} pruning {d}-IPR first: test acc {out[f'{d}_test_acc'][0]:.3f} -> "
-              f"{out[f'{d}_test_acc'][len(out['pruned']) // 2]:.3f} at half the neurons", file=sys.stderr)
+        print(
+            f"{a.run} pruning {d}-IPR first: test acc {out[f'{d}_test_acc'][0]:.3f} -> "
+            f"{out[f'{d}_test_acc'][len(out['pruned']) // 2]:.3f} at half the neurons",
+            file=sys.stderr,
+        )
 
 
 def cmd_width_job(a):
@@ -77,8 +93,11 @@ def cmd_width_job(a):
     _threads(a.threads)
     job = json.loads(a.job)
     out = train_width_job(job, a.data, a.out, device=a.device, progress=not a.no_progress, desc=a.name)
-    print(f"{a.name}: width {int(out['width'])}, seeds {job['seeds'][0]}..{job['seeds'][-1]}: final test acc "
-          f"{np.round(out['final_test_acc'], 3).tolist()} ({float(out['seconds']):.1f} s training)", file=sys.stderr)
+    print(
+        f"{a.name}: width {int(out['width'])}, seeds {job['seeds'][0]}..{job['seeds'][-1]}: final test acc "
+        f"{np.round(out['final_test_acc'], 3).tolist()} ({float(out['seconds']):.1f} s training)",
+        file=sys.stderr,
+    )
 
 
 def cmd_merge_width_sweep(a):
@@ -86,15 +105,18 @@ def cmd_merge_width_sweep(a):
 
     out = merge_width_sweep(a.jobs, json.loads(a.retention), a.out, a.csv)
     for i, w in enumerate(out["widths"]):
-        print(f"width {w}: {out['seeds_generalized'][i]}/{out['seeds_total'][i]} seeds generalize, required "
-              f"{out['required_mean'][i]:.1f} neurons, prunable {out['prunable_pct_mean'][i]:.1f} %", file=sys.stderr)
+        print(
+            f"width {w}: {out['seeds_generalized'][i]}/{out['seeds_total'][i]} seeds generalize, required "
+            f"{out['required_mean'][i]:.1f} neurons, prunable {out['prunable_pct_mean'][i]:.1f} %",
+            file=sys.stderr,
+        )
 
 
 def cmd_tables(a):
     from pathlib import Path
 
-    from .results import write_bytes
     from .report.tables import render
+    from .results import write_bytes
 
     for name, text in render(json.loads(a.phase_rules) if a.phase_rules else None).items():
         write_bytes(Path(a.out) / name, text.encode())
@@ -109,16 +131,25 @@ def cmd_claims(a):
     active = set(a.active.split(",")) if a.active else None
     chosen = [c for c in CLAIMS if active is None or c.id in active]
     rows = evaluate(Results(a.results), chosen, json.loads(a.thresholds) if a.thresholds else None)
-    write_json(a.json, {"preset": a.preset, "passed": sum(r["passed"] for r in rows), "total": len(rows),
-                        "not_built_in_this_preset": sorted(c.id for c in CLAIMS if c not in chosen),
-                        "claims": rows})
+    write_json(
+        a.json,
+        {
+            "preset": a.preset,
+            "passed": sum(r["passed"] for r in rows),
+            "total": len(rows),
+            "not_built_in_this_preset": sorted(c.id for c in CLAIMS if c not in chosen),
+            "claims": rows,
+        },
+    )
     write_bytes(Path(a.md), to_markdown(rows, a.preset).encode())
     print(f"claims: {sum(r['passed'] for r in rows)} of {len(rows)} pass", file=sys.stderr)
     failed = [r["id"] for r in rows if not r["passed"]]
     if a.require_all and failed:
         print(to_markdown(rows, a.preset), file=sys.stderr)  # the job's outputs are removed on failure
-        sys.exit(f"claims: {len(failed)} failed ({', '.join(failed)}); this preset requires every claim to pass "
-                 f"(config claims.require_all)")
+        sys.exit(
+            f"claims: {len(failed)} failed ({', '.join(failed)}); this preset requires every claim to pass "
+            f"(config claims.require_all)"
+        )
 
 
 def cmd_figure_index(a):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "grokking"
@@ -54,7 +54,7 @@ def _imports_in(source: str, module: str, is_package: bool) -> set[str]:
     return {m for m in found if m.split(".")[0] == PACKAGE and _module_file(m) is not None}
 
 
-@lru_cache(maxsize=None)
+@cache
 def closure(module: str) -> tuple[str, ...]:
     """Every ``grokking`` module that importing and running ``module`` may execute, sorted."""
     seen, todo = set(), [module]

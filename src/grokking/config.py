@@ -81,8 +81,10 @@ def _semantic_errors(config: dict) -> list[str]:
         where = f"config key 'runs.{name}"
         n_train = train_size(spec["p"], spec["train_fraction"])
         if not 0 < n_train < spec["p"] ** 2:
-            errs.append(f"{where}.train_fraction': {spec['train_fraction']} leaves no training or no test "
-                        f"pairs at p={spec['p']}")
+            errs.append(
+                f"{where}.train_fraction': {spec['train_fraction']} leaves no training or no test "
+                f"pairs at p={spec['p']}"
+            )
             continue
         bs = spec["batch_size"]
         if bs != "full" and bs > n_train:
@@ -95,15 +97,20 @@ def _semantic_errors(config: dict) -> list[str]:
     for fig, entry in config.get("figures", {}).items():
         for panel, run in entry.get("runs", {}).items():
             if run not in runs:
-                errs.append(f"config key 'figures.{fig}.runs.{panel}': run {run!r} is not defined; "
-                            f"defined runs: {sorted(runs)}")
+                errs.append(
+                    f"config key 'figures.{fig}.runs.{panel}': run {run!r} is not defined; defined runs: {sorted(runs)}"
+                )
         if entry.get("width_sweep") and not config.get("width_sweep"):
-            errs.append(f"config key 'figures.{fig}.width_sweep': the figure needs the top-level "
-                        f"'width_sweep' settings, which are missing")
+            errs.append(
+                f"config key 'figures.{fig}.width_sweep': the figure needs the top-level "
+                f"'width_sweep' settings, which are missing"
+            )
         for panel, grid in entry.get("grids", {}).items():
             if grid not in grids:
-                errs.append(f"config key 'figures.{fig}.grids.{panel}': grid {grid!r} is not defined; "
-                            f"defined grids: {sorted(grids)}")
+                errs.append(
+                    f"config key 'figures.{fig}.grids.{panel}': grid {grid!r} is not defined; "
+                    f"defined grids: {sorted(grids)}"
+                )
     errs += _grid_errors(config)
     return errs
 
@@ -122,8 +129,10 @@ def _grid_errors(config: dict) -> list[str]:
             n_train = train_size(spec["p"], spec["train_fraction"])
             bs = spec["batch_size"]
             if bs != "full" and bs > n_train:
-                errs.append(f"{where}.panels': batch_size {bs} exceeds the {n_train} training pairs at "
-                            f"train_fraction {spec['train_fraction']}")
+                errs.append(
+                    f"{where}.panels': batch_size {bs} exceeds the {n_train} training pairs at "
+                    f"train_fraction {spec['train_fraction']}"
+                )
             if g["panel_key"] == "dropout" and not 0 <= pv < 1:
                 errs.append(f"{where}.panels': dropout {pv} must be in [0, 1)")
     return errs

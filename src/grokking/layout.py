@@ -21,12 +21,12 @@ class Layout:
     figures: str  # figures/<preset>
 
     @classmethod
-    def from_config(cls, config: dict) -> "Layout":
+    def from_config(cls, config: dict) -> Layout:
         preset = config["preset"]
         return cls(f"{config['results_dir']}/{preset}", f"{config['figures_dir']}/{preset}")
 
     @classmethod
-    def of_results(cls, results) -> "Layout":
+    def of_results(cls, results) -> Layout:
         """The layout of a results directory alone (``figures`` unknown), e.g. for the claims."""
         return cls(str(results), "")
 

@@ -28,8 +28,16 @@ PHASE_COLORS = {
 DEFAULTS = {"accuracy_threshold": 0.9, "inversion_slack": 1.05, "forgetting_threshold": 0.9}
 
 
-def classify(train_acc, test_acc, corruption, max_test_acc=None, *, accuracy_threshold=0.9,
-             inversion_slack=1.05, forgetting_threshold=0.9):
+def classify(
+    train_acc,
+    test_acc,
+    corruption,
+    max_test_acc=None,
+    *,
+    accuracy_threshold=0.9,
+    inversion_slack=1.05,
+    forgetting_threshold=0.9,
+):
     """Phase name(s) for final accuracies; works on scalars and on numpy arrays (broadcast).
 
     ``max_test_acc`` (running maximum over training) separates Forgetting from Confusion; without it
@@ -43,11 +51,13 @@ def classify(train_acc, test_acc, corruption, max_test_acc=None, *, accuracy_thr
     # Inclusive comparisons, robust to binary rounding of the thresholds (1.05 - 0.35 = 0.7000000000000001).
     tol = 1e-9
     gen = test >= accuracy_threshold - tol
-    conds = [gen & (train >= accuracy_threshold - tol),
-             gen & (train >= inversion_slack - xi - tol),
-             gen,
-             train >= accuracy_threshold - tol,
-             best >= forgetting_threshold - tol]
+    conds = [
+        gen & (train >= accuracy_threshold - tol),
+        gen & (train >= inversion_slack - xi - tol),
+        gen,
+        train >= accuracy_threshold - tol,
+        best >= forgetting_threshold - tol,
+    ]
     codes = np.select(conds, [0, 1, 2, 3, 4], default=5)
     if np.ndim(codes) == 0:
         return PHASES[int(codes)]

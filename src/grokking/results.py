@@ -93,11 +93,16 @@ def code_version() -> str:
 
     try:
         root = Path(__file__).resolve().parents[2]
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
         if sha:
-            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src"],
-                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
             return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
@@ -152,15 +157,18 @@ class Run:
 
     def __repr__(self):
         s = self.summary
-        return (f"Run({self.spec.get('name')!r}: train_acc={s['train_acc']:.3f} test_acc={s['test_acc']:.3f} "
-                f"phase={s['phase']!r})")
+        return (
+            f"Run({self.spec.get('name')!r}: train_acc={s['train_acc']:.3f} test_acc={s['test_acc']:.3f} "
+            f"phase={s['phase']!r})"
+        )
 
 
 def load_run(path) -> Run:
     path = Path(path)
     if not (path / "summary.json").exists():
-        raise FileNotFoundError(f"{path} is not a finished run directory (no summary.json); "
-                                f"build it with: snakemake {path}/summary.json")
+        raise FileNotFoundError(
+            f"{path} is not a finished run directory (no summary.json); build it with: snakemake {path}/summary.json"
+        )
     return Run(path, read_json(path / "spec.json"), read_json(path / "summary.json"))
 
 

@@ -15,15 +15,15 @@ rule prune_run:
         L.benchmark("prune_run", "{run}")
     wildcard_constraints:
         run=one_of(RUNS, "no_runs"),
-    params:
-        python=PYTHON,
-        rundir=lambda w: L.run_dir(w.run),
-        device=config["device"],
     threads: config["resources"]["threads"]
     resources:
         gpu=config["resources"]["gpu"],
         mem_mb=config["resources"]["mem_mb"],
         runtime=config["resources"]["runtime"],
+    params:
+        python=PYTHON,
+        rundir=lambda w: L.run_dir(w.run),
+        device=config["device"],
     shell:
         "{params.python} -m grokking prune-run --run {params.rundir} --data {input.data} --out {output} "
         "--device {params.device} --threads {threads} > {log} 2>&1"
@@ -42,17 +42,17 @@ rule train_width_job:
         L.benchmark("train_width_job", "{job}")
     wildcard_constraints:
         job=one_of(WIDTH_JOBS, "no_width_jobs"),
+    priority: lambda w: work_estimate(WIDTH_JOBS[w.job]["spec"], len(WIDTH_JOBS[w.job]["seeds"]))
+    threads: config["resources"]["threads"]
+    resources:
+        gpu=config["resources"]["gpu"],
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=config["resources"]["runtime"],
     params:
         python=PYTHON,
         job=lambda w: json.dumps(WIDTH_JOBS[w.job], sort_keys=True),
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
-    threads: config["resources"]["threads"]
-    priority: lambda w: work_estimate(WIDTH_JOBS[w.job]["spec"], len(WIDTH_JOBS[w.job]["seeds"]))
-    resources:
-        gpu=config["resources"]["gpu"],
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
     shell:
         "{params.python} -m grokking width-job --job {params.job:q} --data {input.data} --out {output} "
         "--device {params.device} --threads {threads} --name {wildcards.job} {params.progress} > {log} 2>&1"

@@ -9,13 +9,13 @@ rule dataset:
     wildcard_constraints:
         operation="add|mul",
         p=r"\d+",
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         python=PYTHON,
         pair_seed=config["data"]["pair_seed"],
         label_seed=config["data"]["label_seed"],
-    resources:
-        mem_mb=1000,
-        runtime=5,
     shell:
         "{params.python} -m grokking dataset --operation {wildcards.operation} --p {wildcards.p} "
         "--pair-seed {params.pair_seed} --label-seed {params.label_seed} --out {output} > {log} 2>&1"

@@ -18,14 +18,14 @@ rule figure:
     wildcard_constraints:
         fig=one_of(FIGS, "no_figures"),
         slug="[a-z0-9_]+",
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         python=PYTHON,
         root=ROOT,
         yaml=figure_parameters,
         caption=lambda w: figure_catalog.rst(CAPTIONS.get(w.fig, "")),
-    resources:
-        mem_mb=2000,
-        runtime=10,
     shell:
         "MPLBACKEND=Agg {params.python} -m papermill {input.notebook:q} {output.notebook:q} -k python3 "
         "--cwd {params.root:q} -y {params.yaml:q} > {log} 2>&1"

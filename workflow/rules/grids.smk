@@ -14,19 +14,19 @@ rule train_grid_chunk:
         L.benchmark("train_grid_chunk", "{chunk}")
     wildcard_constraints:
         chunk=one_of(CHUNKS, "no_chunks"),
+    # longest first: no long chunk left to run alone at the end
+    priority: lambda w: chunk_work(CHUNKS[w.chunk])
+    threads: config["resources"]["threads"]
+    resources:
+        gpu=config["resources"]["gpu"],
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=config["resources"]["runtime"],
     params:
         python=PYTHON,
         job=lambda w: json.dumps(CHUNKS[w.chunk], sort_keys=True),
         keep=json.dumps(config["grid_defaults"]["keep_weights"]),
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
-    threads: config["resources"]["threads"]
-    # longest first: no long chunk left to run alone at the end
-    priority: lambda w: chunk_work(CHUNKS[w.chunk])
-    resources:
-        gpu=config["resources"]["gpu"],
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
     shell:
         "{params.python} -m grokking train-chunk --job {params.job:q} --data {input.data} --out {output} "
         "--keep-weights {params.keep:q} --device {params.device} --threads {threads} --name {wildcards.chunk} "
@@ -46,12 +46,12 @@ rule merge_grid:
         L.log("merge_grid", "{grid}"),
     wildcard_constraints:
         grid=one_of(GRIDS, "no_grids"),
-    params:
-        python=PYTHON,
-        config=lambda w: json.dumps(grid_config(w.grid), sort_keys=True),
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        python=PYTHON,
+        config=lambda w: json.dumps(grid_config(w.grid), sort_keys=True),
     shell:
         "{params.python} -m grokking merge-grid --config-json {params.config:q} --grid {wildcards.grid} "
         "--chunks {input.chunks} --out {output.npz} --csv {output.csv} --weights {output.weights} > {log} 2>&1"

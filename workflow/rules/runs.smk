@@ -11,6 +11,12 @@ rule train_run:
         L.benchmark("train_run", "{run}")
     wildcard_constraints:
         run=one_of(RUNS, "no_runs"),
+    priority: lambda w: work_estimate(run_spec(w.run))
+    threads: config["resources"]["threads"]
+    resources:
+        gpu=config["resources"]["gpu"],
+        mem_mb=config["resources"]["mem_mb"],
+        runtime=config["resources"]["runtime"],
     params:
         python=PYTHON,
         spec=lambda w: json.dumps(run_spec(w.run), sort_keys=True),
@@ -18,12 +24,6 @@ rule train_run:
         outdir=lambda w: L.run_dir(w.run),
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
-    threads: config["resources"]["threads"]
-    priority: lambda w: work_estimate(run_spec(w.run))
-    resources:
-        gpu=config["resources"]["gpu"],
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
     shell:
         "{params.python} -m grokking train-run --spec {params.spec:q} --data {input.data} --out {params.outdir} "
         "--device {params.device} --threads {threads} --phase-rules {params.phase_rules:q} {params.progress} "

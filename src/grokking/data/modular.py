@@ -78,30 +78,54 @@ class Universe:
     random_labels: np.ndarray  # (p^2,) the corruption stream
 
     @classmethod
-    def build(cls, operation: str, p: int, pair_seed: int = 420, label_seed: int = 0) -> "Universe":
+    def build(cls, operation: str, p: int, pair_seed: int = 420, label_seed: int = 0) -> Universe:
         if operation not in OPERATIONS:
             raise ValueError(f"operation: {operation!r} is not one of {list(OPERATIONS)}")
         order = pair_order(p, pair_seed)
         m, n = order // p, order % p
-        return cls(operation, p, pair_seed, label_seed, m, n, true_label(m, n, p, operation),
-                   random_label_stream(p, label_seed))
+        return cls(
+            operation,
+            p,
+            pair_seed,
+            label_seed,
+            m,
+            n,
+            true_label(m, n, p, operation),
+            random_label_stream(p, label_seed),
+        )
 
     def to_arrays(self) -> dict:
-        return dict(operation=np.array(self.operation), p=np.array(self.p),
-                    pair_seed=np.array(self.pair_seed), label_seed=np.array(self.label_seed),
-                    m=self.m, n=self.n, labels=self.labels, random_labels=self.random_labels)
+        return dict(
+            operation=np.array(self.operation),
+            p=np.array(self.p),
+            pair_seed=np.array(self.pair_seed),
+            label_seed=np.array(self.label_seed),
+            m=self.m,
+            n=self.n,
+            labels=self.labels,
+            random_labels=self.random_labels,
+        )
 
     @classmethod
-    def from_arrays(cls, a) -> "Universe":
-        return cls(str(a["operation"]), int(a["p"]), int(a["pair_seed"]), int(a["label_seed"]),
-                   np.asarray(a["m"]), np.asarray(a["n"]), np.asarray(a["labels"]),
-                   np.asarray(a["random_labels"]))
+    def from_arrays(cls, a) -> Universe:
+        return cls(
+            str(a["operation"]),
+            int(a["p"]),
+            int(a["pair_seed"]),
+            int(a["label_seed"]),
+            np.asarray(a["m"]),
+            np.asarray(a["n"]),
+            np.asarray(a["labels"]),
+            np.asarray(a["random_labels"]),
+        )
 
-    def split(self, train_fraction) -> "Split":
+    def split(self, train_fraction) -> Split:
         n_train = train_size(self.p, train_fraction)
         if not 0 < n_train < self.p * self.p:
-            raise ValueError(f"train_fraction: {train_fraction} gives {n_train} training pairs; "
-                             f"it must leave both a training and a test set (0 < alpha < 1)")
+            raise ValueError(
+                f"train_fraction: {train_fraction} gives {n_train} training pairs; "
+                f"it must leave both a training and a test set (0 < alpha < 1)"
+            )
         return Split(self, n_train)
 
     def corrupted_labels(self, n_train: int, corruption) -> tuple[np.ndarray, int]:
@@ -135,15 +159,15 @@ class Split:
 
     @property
     def test_m(self):
-        return self.universe.m[self.n_train:]
+        return self.universe.m[self.n_train :]
 
     @property
     def test_n(self):
-        return self.universe.n[self.n_train:]
+        return self.universe.n[self.n_train :]
 
     @property
     def test_labels(self):
-        return self.universe.labels[self.n_train:]
+        return self.universe.labels[self.n_train :]
 
     def train_labels(self, corruption) -> tuple[np.ndarray, int]:
         return self.universe.corrupted_labels(self.n_train, corruption)

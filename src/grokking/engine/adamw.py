@@ -31,15 +31,17 @@ class AdamW:
         self.state = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
         dev = next(iter(params.values())).device
         self._lr = {k: _as_per_model(self.lr, K, dev, v.dim() - 1) for k, v in params.items()}
-        self._decay = {k: _as_per_model([1 - a * b for a, b in zip(self.lr, self.wd)], K, dev, v.dim() - 1)
-                       for k, v in params.items()}
+        self._decay = {
+            k: _as_per_model([1 - a * b for a, b in zip(self.lr, self.wd, strict=True)], K, dev, v.dim() - 1)
+            for k, v in params.items()
+        }
 
     @torch.no_grad()
     def step(self):
         self.t += 1
         b1, b2 = self.betas
-        bc1 = 1 - b1 ** self.t
-        bc2_sqrt = math.sqrt(1 - b2 ** self.t)
+        bc1 = 1 - b1**self.t
+        bc2_sqrt = math.sqrt(1 - b2**self.t)
         for name, p in self.params.items():
             g = p.grad
             m, v = self.state[name]

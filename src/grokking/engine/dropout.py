@@ -41,8 +41,11 @@ class StackDropout:
                 raise ValueError(f"dropout: {q} must be in [0, 1)")
         self.probs = [float(q) for q in probs]
         self.device = device
-        self.gens = {k: torch.Generator(device=device).manual_seed(derive_seed(s, "dropout"))
-                     for k, (q, s) in enumerate(zip(probs, seeds)) if q > 0}
+        self.gens = {
+            k: torch.Generator(device=device).manual_seed(derive_seed(s, "dropout"))
+            for k, (q, s) in enumerate(zip(probs, seeds, strict=True))
+            if q > 0
+        }
         self._buf = None
 
     def masks(self, B: int, N: int):

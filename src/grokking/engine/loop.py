@@ -96,15 +96,22 @@ class StackData:
     n_noise: np.ndarray  # (K,)
 
     @classmethod
-    def build(cls, split: Split, models: list[ModelSettings], device) -> "StackData":
+    def build(cls, split: Split, models: list[ModelSettings], device) -> StackData:
         def t(a):
             return torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)
 
-        labels, n_noise = zip(*(split.train_labels(ms.corruption) for ms in models))
+        labels, n_noise = zip(*(split.train_labels(ms.corruption) for ms in models), strict=True)
         n_noise = np.asarray(n_noise)
         corrupt = torch.arange(split.n_train, device=device).unsqueeze(0) < t(n_noise).unsqueeze(1)
-        return cls(torch.stack([t(split.train_m), t(split.train_n)], 1), t(np.stack(labels)), t(split.train_true),
-                   torch.stack([t(split.test_m), t(split.test_n)], 1), t(split.test_labels), corrupt, n_noise)
+        return cls(
+            torch.stack([t(split.train_m), t(split.train_n)], 1),
+            t(np.stack(labels)),
+            t(split.train_true),
+            torch.stack([t(split.test_m), t(split.test_n)], 1),
+            t(split.test_labels),
+            corrupt,
+            n_noise,
+        )
 
 
 class BatchOrder:
@@ -129,8 +136,16 @@ class BatchOrder:
         return idx[0] if self.shared else idx
 
 
-def train(split: Split, settings: StackSettings, models: list[ModelSettings], *, device="auto",
-          progress=True, desc="train", max_stack: int | None = None) -> TrainResult:
+def train(
+    split: Split,
+    settings: StackSettings,
+    models: list[ModelSettings],
+    *,
+    device="auto",
+    progress=True,
+    desc="train",
+    max_stack: int | None = None,
+) -> TrainResult:
     """Train ``len(models)`` networks on ``split`` as one stacked model.
 
     On CPU a large stack is trained as consecutive sub-stacks of ``max_stack`` models (default: the
@@ -142,9 +157,20 @@ def train(split: Split, settings: StackSettings, models: list[ModelSettings], *,
     K = len(models)
     limit = sub_stack_limit(get_family(settings.shape), settings.shape, dev, K, max_stack)
     if K > limit:
-        return concat_results([train(split, settings, models[i:i + limit], device=dev, progress=progress,
-                                     desc=f"{desc}[{i}:{min(K, i + limit)}]", max_stack=limit)
-                               for i in range(0, K, limit)])
+        return concat_results(
+            [
+                train(
+                    split,
+                    settings,
+                    models[i : i + limit],
+                    device=dev,
+                    progress=progress,
+                    desc=f"{desc}[{i}:{min(K, i + limit)}]",
+                    max_stack=limit,
+                )
+                for i in range(0, K, limit)
+            ]
+        )
     return _train_stack(split, settings, models, dev, progress, desc)
 
 
@@ -173,8 +199,9 @@ def _train_stack(split, settings, models, dev, progress, desc) -> TrainResult:
     manual = getattr(family, "manual_gradients", lambda s: False)(shape)
     params = {k: v.to(dev, copy=True).requires_grad_(not manual) for k, v in init_params.items()}
     buffers = {k: v.to(dev) for k, v in _stack([b for _, b in inits]).items()}
-    opt = AdamW(params, [ms.lr for ms in models], [ms.weight_decay for ms in models], tuple(settings.betas),
-                settings.eps)
+    opt = AdamW(
+        params, [ms.lr for ms in models], [ms.weight_decay for ms in models], tuple(settings.betas), settings.eps
+    )
     order = BatchOrder(models, split.n_train, settings.batch_size, dev) if settings.batch_size else None
     curves, neuron_curve = {}, [] if settings.record_neuron_ipr else None
     bar = Progress(settings.steps, desc, progress)
@@ -195,18 +222,26 @@ def _train_stack(split, settings, models, dev, progress, desc) -> TrainResult:
             if neuron_curve is not None:
                 detached = {k: v.detach() for k, v in params.items()}
                 neuron_curve.append(family.neuron_ipr(detached, settings.ipr_mode).float().cpu().numpy())
-            bar.set_postfix(train=f"{np.nanmean(curves['train_acc'][li]):.3f}",
-                            test=f"{np.nanmean(curves['test_acc'][li]):.3f}")
+            bar.set_postfix(
+                train=f"{np.nanmean(curves['train_acc'][li]):.3f}", test=f"{np.nanmean(curves['test_acc'][li]):.3f}"
+            )
             li += 1
         bar.update(1)
     bar.close()
     if dev.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    return TrainResult(np.asarray(log_steps), _curve_order(curves),
-                       None if neuron_curve is None else np.stack(neuron_curve),
-                       {k: v.detach().cpu() for k, v in params.items()}, {k: v.cpu() for k, v in buffers.items()},
-                       init_params, data.n_noise, seconds, str(dev))
+    return TrainResult(
+        np.asarray(log_steps),
+        _curve_order(curves),
+        None if neuron_curve is None else np.stack(neuron_curve),
+        {k: v.detach().cpu() for k, v in params.items()},
+        {k: v.cpu() for k, v in buffers.items()},
+        init_params,
+        data.n_noise,
+        seconds,
+        str(dev),
+    )
 
 
 def _stack(dicts: list[dict]) -> dict:
@@ -239,8 +274,16 @@ def _set_gradients(family, shape, params, buffers, x, y, loss, dropout, manual, 
     return value
 
 
-FIRST_CURVES = ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc", "full_acc", "train_loss", "test_loss",
-                "batch_loss")
+FIRST_CURVES = (
+    "train_acc",
+    "test_acc",
+    "corrupted_acc",
+    "uncorrupted_acc",
+    "full_acc",
+    "train_loss",
+    "test_loss",
+    "batch_loss",
+)
 
 
 def _curve_order(curves: dict) -> dict:

@@ -14,8 +14,15 @@ class Progress:
             from tqdm import tqdm
 
             tty = sys.stderr.isatty()
-            self.bar = tqdm(total=total, desc=desc, file=sys.stderr, mininterval=0.5 if tty else 10.0,
-                            dynamic_ncols=tty, ascii=not tty, unit="step")
+            self.bar = tqdm(
+                total=total,
+                desc=desc,
+                file=sys.stderr,
+                mininterval=0.5 if tty else 10.0,
+                dynamic_ncols=tty,
+                ascii=not tty,
+                unit="step",
+            )
 
     def set_postfix(self, **post):
         if self.bar is not None:

@@ -29,8 +29,14 @@ def concat_results(parts: list):
     def cat_t(dicts):
         return {k: torch.cat([d[k] for d in dicts]) for k in dicts[0]}
 
-    return type(first)(first.steps, {k: cat_np([p.curves[k] for p in parts]) for k in first.curves},
-                       None if first.neuron_ipr is None else cat_np([p.neuron_ipr for p in parts]),
-                       cat_t([p.params for p in parts]), cat_t([p.buffers for p in parts]),
-                       cat_t([p.init_params for p in parts]), np.concatenate([p.n_noise for p in parts]),
-                       sum(p.seconds for p in parts), first.device)
+    return type(first)(
+        first.steps,
+        {k: cat_np([p.curves[k] for p in parts]) for k in first.curves},
+        None if first.neuron_ipr is None else cat_np([p.neuron_ipr for p in parts]),
+        cat_t([p.params for p in parts]),
+        cat_t([p.buffers for p in parts]),
+        cat_t([p.init_params for p in parts]),
+        np.concatenate([p.n_noise for p in parts]),
+        sum(p.seconds for p in parts),
+        first.device,
+    )

@@ -52,10 +52,9 @@ def plan(config: dict) -> dict:
         size = min(chunk_size[c] for c in ids)
         prefix = f"a{round(stack['train_fraction'] * 1000):04d}_{spec_hash(stack, 8)}"
         for i in range(0, len(ids), size):
-            part = ids[i:i + size]
+            part = ids[i : i + size]
             name = f"{prefix}_{spec_hash(part, 6)}"
-            chunks[name] = {"stack": stack,
-                            "cells": [[c, {k: unique[c][k] for k in PER_MODEL_KEYS}] for c in part]}
+            chunks[name] = {"stack": stack, "cells": [[c, {k: unique[c][k] for k in PER_MODEL_KEYS}] for c in part]}
     return chunks
 
 
@@ -88,6 +87,6 @@ def width_sweep_jobs(config: dict) -> dict:
     for width in ws["widths"]:
         spec = dict(width_spec(config, width), seed=seeds[0])
         for i in range(0, len(seeds), per):
-            part = seeds[i:i + per]
+            part = seeds[i : i + per]
             jobs[f"w{int(width):05d}_s{part[0]}-{part[-1]}"] = {"spec": spec, "seeds": part}
     return jobs

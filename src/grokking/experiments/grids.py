@@ -29,13 +29,20 @@ def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=Tru
     split = universe.split(stack["train_fraction"])
     settings = stack_settings(stack)
     ids = [c[0] for c in chunk["cells"]]
-    res = train(split, settings, [model_settings(c[1]) for c in chunk["cells"]], device=device, progress=progress,
-                desc=desc)
+    res = train(
+        split, settings, [model_settings(c[1]) for c in chunk["cells"]], device=device, progress=progress, desc=desc
+    )
     neuron = get_family(settings.shape).neuron_ipr(res.params, settings.ipr_mode).float().numpy()
-    arrays = {"ids": np.asarray(ids), "steps": res.steps, "n_noise": res.n_noise, "neuron_ipr": neuron,
-              "seconds": np.asarray(res.seconds), "device": np.asarray(res.device),
-              "stack": np.asarray(json.dumps(stack, sort_keys=True)),
-              "cells": np.asarray(json.dumps(chunk["cells"], sort_keys=True))}
+    arrays = {
+        "ids": np.asarray(ids),
+        "steps": res.steps,
+        "n_noise": res.n_noise,
+        "neuron_ipr": neuron,
+        "seconds": np.asarray(res.seconds),
+        "device": np.asarray(res.device),
+        "stack": np.asarray(json.dumps(stack, sort_keys=True)),
+        "cells": np.asarray(json.dumps(chunk["cells"], sort_keys=True)),
+    }
     for key, curve in res.curves.items():
         arrays[f"curve_{key}"] = curve.astype(np.float32)
     keep = {(round(a, 6), round(x, 6)) for a, x in keep_weights}
@@ -52,11 +59,15 @@ def _load_cells(paths) -> dict:
     cells = {}
     for path in paths:
         z = results.load_chunk(path)
-        curves = {k[len("curve_"):]: v for k, v in z.items() if k.startswith("curve_")}
+        curves = {k[len("curve_") :]: v for k, v in z.items() if k.startswith("curve_")}
         for j, cid in enumerate(str(i) for i in z["ids"]):
-            cells[cid] = {"steps": z["steps"], "curves": {k: v[:, j] for k, v in curves.items()},
-                          "neuron_ipr": z["neuron_ipr"][j], "n_noise": int(z["n_noise"][j]),
-                          "weights": {key.split("/")[2]: z[key] for key in z if key.startswith(f"weights/{cid}/")}}
+            cells[cid] = {
+                "steps": z["steps"],
+                "curves": {k: v[:, j] for k, v in curves.items()},
+                "neuron_ipr": z["neuron_ipr"][j],
+                "n_noise": int(z["n_noise"][j]),
+                "weights": {key.split("/")[2]: z[key] for key in z if key.startswith(f"weights/{cid}/")},
+            }
     return cells
 
 
@@ -81,8 +92,10 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
         d = data[c["id"]]
         idx = (c["panel"], c["xi"], c["alpha"])
         if len(d["steps"]) != T:
-            raise ValueError(f"grid {grid}: cells have different curve lengths ({len(d['steps'])} vs {T}); "
-                             f"set curve_points so that every panel logs the same number of points")
+            raise ValueError(
+                f"grid {grid}: cells have different curve lengths ({len(d['steps'])} vs {T}); "
+                f"set curve_points so that every panel logs the same number of points"
+            )
         s = summarize(d["curves"], c["spec"]["corruption"], config["phases"])
         for k in summary_keys:
             arr[k][idx] = s[k]
@@ -95,14 +108,22 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
         for name, w in d["weights"].items():
             weights[f"{c['panel']}_{c['xi']}_{c['alpha']}/{name}"] = w
     codes = np.vectorize(phases.PHASE_CODES.get)(phase_names).astype(np.int8)
-    out = dict(arr, phase=codes, n_noise=n_noise, neuron_ipr=neuron, steps=steps,
-               panels=np.asarray(g["panels"], dtype=float), panel_key=np.asarray(g["panel_key"]),
-               train_fractions=np.asarray(g["train_fractions"], dtype=float),
-               corruptions=np.asarray(g["corruptions"], dtype=float),
-               phase_names=np.asarray(phases.PHASES), grid=np.asarray(grid),
-               settings=np.asarray(json.dumps(g, sort_keys=True, default=str)),
-               code_version=np.asarray(results.code_version()),
-               **{f"curve_{k}": v for k, v in curves.items()})
+    out = dict(
+        arr,
+        phase=codes,
+        n_noise=n_noise,
+        neuron_ipr=neuron,
+        steps=steps,
+        panels=np.asarray(g["panels"], dtype=float),
+        panel_key=np.asarray(g["panel_key"]),
+        train_fractions=np.asarray(g["train_fractions"], dtype=float),
+        corruptions=np.asarray(g["corruptions"], dtype=float),
+        phase_names=np.asarray(phases.PHASES),
+        grid=np.asarray(grid),
+        settings=np.asarray(json.dumps(g, sort_keys=True, default=str)),
+        code_version=np.asarray(results.code_version()),
+        **{f"curve_{k}": v for k, v in curves.items()},
+    )
     results.write_npz(out_npz, **out)
     if out_weights is not None:
         results.write_npz(out_weights, **weights)
@@ -110,14 +131,31 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
     buf = io.StringIO()
     finals = final_keys(first["curves"])
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["grid", "panel_key", "panel", "train_fraction", "corruption", g["panel_key"]] + finals +
-               ["max_test_acc", "max_train_acc", "n_noise", "phase", "cell_id"])
+    w.writerow(
+        ["grid", "panel_key", "panel", "train_fraction", "corruption", g["panel_key"]]
+        + finals
+        + ["max_test_acc", "max_train_acc", "n_noise", "phase", "cell_id"]
+    )
     for c in cells:
         idx = (c["panel"], c["xi"], c["alpha"])
         spec = c["spec"]
-        w.writerow([grid, g["panel_key"], g["panels"][c["panel"]], spec["train_fraction"], spec["corruption"],
-                    spec[g["panel_key"]]] + [f"{arr[k][idx]:.6g}" for k in finals] +
-                   [f"{arr['max_test_acc'][idx]:.6g}", f"{arr['max_train_acc'][idx]:.6g}", int(n_noise[idx]),
-                    phases.PHASES[codes[idx]], c["id"]])
+        w.writerow(
+            [
+                grid,
+                g["panel_key"],
+                g["panels"][c["panel"]],
+                spec["train_fraction"],
+                spec["corruption"],
+                spec[g["panel_key"]],
+            ]
+            + [f"{arr[k][idx]:.6g}" for k in finals]
+            + [
+                f"{arr['max_test_acc'][idx]:.6g}",
+                f"{arr['max_train_acc'][idx]:.6g}",
+                int(n_noise[idx]),
+                phases.PHASES[codes[idx]],
+                c["id"],
+            ]
+        )
     results.write_bytes(out_csv, buf.getvalue().encode())
     return out

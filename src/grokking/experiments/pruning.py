@@ -55,7 +55,7 @@ def _sweep(shape, params, buffers, order, x, labels, groups, n_groups, loss, bud
         del contrib
         pred = logits.argmax(-1)  # (K, b, N)
         onehot_groups = F.one_hot(groups[:, sl], n_groups).double()  # (K, b, G)
-        for acc, y in zip(correct, labels):
+        for acc, y in zip(correct, labels, strict=True):
             hit = (pred == y[:, sl].unsqueeze(2)).double()
             acc.add_(torch.einsum("kbg,kbn->kgn", onehot_groups, hit))
         per = losses.per_example(logits, labels[0][:, sl].unsqueeze(2).expand(-1, -1, N), loss)  # (K, b, N)
@@ -64,8 +64,17 @@ def _sweep(shape, params, buffers, order, x, labels, groups, n_groups, loss, bud
 
 
 @torch.no_grad()
-def prune_curves(shape: MLPShape, params: dict, buffers: dict, order: torch.Tensor, split: Split,
-                 train_labels, n_noise, loss: str = "mse", budget_bytes: int = 256 * 2**20) -> dict:
+def prune_curves(
+    shape: MLPShape,
+    params: dict,
+    buffers: dict,
+    order: torch.Tensor,
+    split: Split,
+    train_labels,
+    n_noise,
+    loss: str = "mse",
+    budget_bytes: int = 256 * 2**20,
+) -> dict:
     """Accuracies and losses after pruning the first j neurons of ``order``, for j = 0 .. N-1.
 
     params/buffers are stacked (K models), order is (K, N), train_labels (K, n_train) are the labels
@@ -89,13 +98,15 @@ def prune_curves(shape: MLPShape, params: dict, buffers: dict, order: torch.Tens
     n_noise_t = t(n_noise).reshape(K, 1)
     corrupted = (torch.arange(m.shape[0], device=dev).unsqueeze(0) < n_noise_t).long()  # 1 = corrupted
     groups = 1 - corrupted  # group 0: corrupted positions, group 1: the rest
-    (train_hits, true_hits), train_loss = _sweep(shape, params, buffers, order, torch.stack([m, n], 1),
-                                                 [y, true_y], groups, 2, loss, budget_bytes)
+    (train_hits, true_hits), train_loss = _sweep(
+        shape, params, buffers, order, torch.stack([m, n], 1), [y, true_y], groups, 2, loss, budget_bytes
+    )
     tm, tn = t(split.test_m), t(split.test_n)
     test_y = t(split.test_labels).expand(K, -1)
     zeros = torch.zeros_like(test_y)
-    (test_hits,), test_loss = _sweep(shape, params, buffers, order, torch.stack([tm, tn], 1), [test_y], zeros, 1,
-                                     loss, budget_bytes)
+    (test_hits,), test_loss = _sweep(
+        shape, params, buffers, order, torch.stack([tm, tn], 1), [test_y], zeros, 1, loss, budget_bytes
+    )
 
     n_train, n_test = m.shape[0], tm.shape[0]
     n_cor = n_noise_t.double()
@@ -138,8 +149,7 @@ def prune_saved_run(run_dir, data_path, out_path, *, device="cpu") -> dict:
     buffers = {k: v.unsqueeze(0).to(device) for k, v in ckpt["buffers"].items()}
     labels, n_noise = split.train_labels(spec["corruption"])
     ipr = ckpt["neuron_ipr"].unsqueeze(0)
-    out = {"neuron_ipr": ipr[0].numpy(), "corruption": np.float64(spec["corruption"]),
-           "n_noise": np.int64(n_noise)}
+    out = {"neuron_ipr": ipr[0].numpy(), "corruption": np.float64(spec["corruption"]), "n_noise": np.int64(n_noise)}
     for direction, lowest in DIRECTIONS.items():
         order = pruning_order(ipr, lowest)
         curves = prune_curves(shape, params, buffers, order, split, labels[None], [n_noise], spec["loss"])

@@ -23,8 +23,7 @@ def run_and_save(spec: dict, data_path, out_dir, *, device="auto", phase_rules=N
     results.check_universe(universe, spec, data_path)
     split = universe.split(spec["train_fraction"])
     settings = stack_settings(spec)
-    res = train(split, settings, [model_settings(spec)], device=device, progress=progress,
-                desc=spec.get("name", "run"))
+    res = train(split, settings, [model_settings(spec)], device=device, progress=progress, desc=spec.get("name", "run"))
     family = get_family(settings.shape)
     curves = {k: v[:, 0] for k, v in res.curves.items()}
     comps = family.ipr_components(res.params, settings.ipr_mode)
@@ -35,22 +34,40 @@ def run_and_save(spec: dict, data_path, out_dir, *, device="auto", phase_rules=N
         curves["neuron_ipr"] = res.neuron_ipr[:, 0]
 
     rules = _rules(phase_rules)
-    provenance = {"code_version": results.code_version(), "spec_hash": spec_hash(spec),
-                  "torch": torch.__version__, "python": platform.python_version(), "device": res.device}
-    summary = dict({k: (v if k == "phase" else float(v)) for k, v in s.items()},
-                   n_train=split.n_train, n_test=split.p ** 2 - split.n_train, n_noise=int(res.n_noise[0]),
-                   full_table_plateau=1 - spec["corruption"] + spec["corruption"] / spec["p"],
-                   ipr_quantiles={q: float(np.quantile(neuron.numpy(), q)) for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
-                   train_seconds=res.seconds, seconds_per_step=res.seconds / settings.steps,
-                   settings={k: spec[k] for k in run_keys()}, phase_rules=rules, **provenance)
+    provenance = {
+        "code_version": results.code_version(),
+        "spec_hash": spec_hash(spec),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": res.device,
+    }
+    summary = dict(
+        {k: (v if k == "phase" else float(v)) for k, v in s.items()},
+        n_train=split.n_train,
+        n_test=split.p**2 - split.n_train,
+        n_noise=int(res.n_noise[0]),
+        full_table_plateau=1 - spec["corruption"] + spec["corruption"] / spec["p"],
+        ipr_quantiles={q: float(np.quantile(neuron.numpy(), q)) for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
+        train_seconds=res.seconds,
+        seconds_per_step=res.seconds / settings.steps,
+        settings={k: spec[k] for k in run_keys()},
+        phase_rules=rules,
+        **provenance,
+    )
     out = Path(out_dir)
     results.write_json(out / "spec.json", dict(spec, **provenance))
     results.write_npz(out / "curves.npz", **curves)
-    results.write_torch(out / "model.pt", {
-        "shape": settings.shape.to_dict(), "params": {k: v[0] for k, v in res.params.items()},
-        "init_params": {k: v[0] for k, v in res.init_params.items()},
-        "buffers": {k: v[0] for k, v in res.buffers.items()}, "neuron_ipr": neuron,
-        **{k: v[0] for k, v in comps.items()}})
+    results.write_torch(
+        out / "model.pt",
+        {
+            "shape": settings.shape.to_dict(),
+            "params": {k: v[0] for k, v in res.params.items()},
+            "init_params": {k: v[0] for k, v in res.init_params.items()},
+            "buffers": {k: v[0] for k, v in res.buffers.items()},
+            "neuron_ipr": neuron,
+            **{k: v[0] for k, v in comps.items()},
+        },
+    )
     results.write_json(out / "summary.json", summary)  # last: its presence marks a finished run
     return summary
 

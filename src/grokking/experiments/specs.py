@@ -45,8 +45,9 @@ def resolve(config: dict, *overlays: dict) -> dict:
     spec = dict(config["run_defaults"])
     for over in overlays:
         spec.update(over or {})
-    spec.update(pair_seed=config["data"]["pair_seed"], label_seed=config["data"]["label_seed"],
-                ipr_mode=config["ipr"]["mode"])
+    spec.update(
+        pair_seed=config["data"]["pair_seed"], label_seed=config["data"]["label_seed"], ipr_mode=config["ipr"]["mode"]
+    )
     return normalize(spec)
 
 
@@ -72,6 +73,7 @@ def spec_hash(spec: dict, n: int = 16) -> str:
 
 # --- the three kinds of training job ------------------------------------------------------------
 
+
 def resolve_run(config: dict, name: str) -> dict:
     """Named run ``name``: ``run_defaults`` overlaid with ``runs[name]``."""
     if name not in config.get("runs", {}):
@@ -91,8 +93,11 @@ def grid_settings(config: dict, grid: str) -> dict:
 def cell_spec(config: dict, grid: str, panel_value, alpha, xi) -> dict:
     """One grid cell: the grid's settings, its panel value, alpha and xi; coarse curves, no neuron IPR."""
     g = grid_settings(config, grid)
-    spec = resolve(config, g["settings"], {g["panel_key"]: panel_value, "train_fraction": alpha,
-                                           "corruption": xi, "record_neuron_ipr": False})
+    spec = resolve(
+        config,
+        g["settings"],
+        {g["panel_key"]: panel_value, "train_fraction": alpha, "corruption": xi, "record_neuron_ipr": False},
+    )
     rule = g.get("minibatch_rule")
     if rule and spec["batch_size"] != "full":
         # PAPER.md A5: steps x (ref/bs), lr x sqrt(bs/ref), relative to the reference batch size.
@@ -117,6 +122,7 @@ def with_seed(spec: dict, seed: int) -> dict:
 
 # --- spec -> engine settings ---------------------------------------------------------------------
 
+
 def split_spec(spec: dict) -> tuple[dict, dict]:
     """(shared settings, per-model settings) of a resolved spec."""
     return ({k: spec[k] for k in stack_keys() if k in spec}, {k: spec[k] for k in PER_MODEL_KEYS})
@@ -128,17 +134,28 @@ def stack_settings(stack: dict):
     from ..models import shape_from_spec
 
     steps = int(stack["steps"])
-    return StackSettings(shape=shape_from_spec(stack), loss=stack["loss"],
-                         batch_size=None if stack["batch_size"] == "full" else int(stack["batch_size"]),
-                         steps=steps, betas=tuple(stack["betas"]), eps=float(stack["eps"]),
-                         init_scale=stack["init_scale"], log_steps=tuple(log_schedule(steps, stack["log_every"])),
-                         ipr_mode=stack.get("ipr_mode", "rfft"),
-                         record_neuron_ipr=bool(stack.get("record_neuron_ipr", True)))
+    return StackSettings(
+        shape=shape_from_spec(stack),
+        loss=stack["loss"],
+        batch_size=None if stack["batch_size"] == "full" else int(stack["batch_size"]),
+        steps=steps,
+        betas=tuple(stack["betas"]),
+        eps=float(stack["eps"]),
+        init_scale=stack["init_scale"],
+        log_steps=tuple(log_schedule(steps, stack["log_every"])),
+        ipr_mode=stack.get("ipr_mode", "rfft"),
+        record_neuron_ipr=bool(stack.get("record_neuron_ipr", True)),
+    )
 
 
 def model_settings(spec: dict):
     """``engine.ModelSettings`` from the per-model keys of a spec."""
     from ..engine import ModelSettings
 
-    return ModelSettings(corruption=float(spec["corruption"]), weight_decay=float(spec["weight_decay"]),
-                         dropout=float(spec["dropout"]), lr=float(spec["lr"]), seed=int(spec["seed"]))
+    return ModelSettings(
+        corruption=float(spec["corruption"]),
+        weight_decay=float(spec["weight_decay"]),
+        dropout=float(spec["dropout"]),
+        lr=float(spec["lr"]),
+        seed=int(spec["seed"]),
+    )

@@ -49,20 +49,28 @@ def train_width_job(job: dict, data_path, out_path, *, device="auto", progress=T
     results.check_universe(universe, spec, data_path)
     split = universe.split(spec["train_fraction"])
     settings = stack_settings(dict(spec, record_neuron_ipr=False))
-    res = train(split, settings, [model_settings(with_seed(spec, s)) for s in seeds], device=dev, progress=progress,
-                desc=desc)
+    res = train(
+        split, settings, [model_settings(with_seed(spec, s)) for s in seeds], device=dev, progress=progress, desc=desc
+    )
     ipr = get_family(settings.shape).neuron_ipr(res.params, settings.ipr_mode)  # (K, N)
     order = pruning_order(ipr, lowest_first=True)
     labels, n_noise = split.train_labels(spec["corruption"])
     K = len(seeds)
     params = {k: v.to(dev) for k, v in res.params.items()}
     buffers = {k: v.to(dev) for k, v in res.buffers.items()}
-    curves = prune_curves(settings.shape, params, buffers, order, split, np.tile(labels, (K, 1)),
-                          [n_noise] * K, settings.loss)
-    out = {"width": np.int64(settings.shape.width), "seeds": np.asarray(seeds), "steps": res.steps,
-           "neuron_ipr": ipr.float().numpy(), "n_noise": np.int64(n_noise),
-           "seconds": np.float64(res.seconds), "device": np.asarray(res.device),
-           "spec": np.asarray(json.dumps(spec, sort_keys=True))}
+    curves = prune_curves(
+        settings.shape, params, buffers, order, split, np.tile(labels, (K, 1)), [n_noise] * K, settings.loss
+    )
+    out = {
+        "width": np.int64(settings.shape.width),
+        "seeds": np.asarray(seeds),
+        "steps": res.steps,
+        "neuron_ipr": ipr.float().numpy(),
+        "n_noise": np.int64(n_noise),
+        "seconds": np.float64(res.seconds),
+        "device": np.asarray(res.device),
+        "spec": np.asarray(json.dumps(spec, sort_keys=True)),
+    }
     for key in CURVE_KEYS:
         out[f"final_{key}"] = res.curves[key][-1]
         out[f"pruned_{key}"] = curves[key].astype(np.float32)  # (K, N): after pruning j = 0..N-1 neurons
@@ -85,14 +93,23 @@ def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
         curves = z[f"pruned_{metric}"]
         for k, seed in enumerate(z["seeds"]):
             n = prunable_count(curves[k], threshold, rule)
-            rows.append({"width": width, "seed": int(seed), "final_train_acc": float(z["final_train_acc"][k]),
-                         "final_test_acc": float(z["final_test_acc"][k]),
-                         "generalized": n >= 0, "prunable": n if n >= 0 else np.nan,
-                         "required": width - n if n >= 0 else np.nan})
+            rows.append(
+                {
+                    "width": width,
+                    "seed": int(seed),
+                    "final_train_acc": float(z["final_train_acc"][k]),
+                    "final_test_acc": float(z["final_test_acc"][k]),
+                    "generalized": n >= 0,
+                    "prunable": n if n >= 0 else np.nan,
+                    "required": width - n if n >= 0 else np.nan,
+                }
+            )
     rows.sort(key=lambda r: (r["width"], r["seed"]))
     widths = np.asarray(sorted({r["width"] for r in rows}))
-    summary = {k: np.full(len(widths), np.nan) for k in ("required_mean", "required_se", "prunable_pct_mean",
-                                                         "prunable_pct_se")}
+    summary = {
+        k: np.full(len(widths), np.nan)
+        for k in ("required_mean", "required_se", "prunable_pct_mean", "prunable_pct_se")
+    }
     n_gen = np.zeros(len(widths), dtype=np.int64)
     n_seeds = np.zeros(len(widths), dtype=np.int64)
     for i, w in enumerate(widths):
@@ -105,21 +122,35 @@ def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
             pct = 100.0 * np.asarray([r["prunable"] for r in good], dtype=float) / w
             summary["required_mean"][i], summary["required_se"][i] = req.mean(), _standard_error(req)
             summary["prunable_pct_mean"][i], summary["prunable_pct_se"][i] = pct.mean(), _standard_error(pct)
-    out = dict(summary, widths=widths, seeds_total=n_seeds, seeds_generalized=n_gen,
-               row_width=np.asarray([r["width"] for r in rows]), row_seed=np.asarray([r["seed"] for r in rows]),
-               row_prunable=np.asarray([r["prunable"] for r in rows], dtype=float),
-               row_required=np.asarray([r["required"] for r in rows], dtype=float),
-               row_final_test_acc=np.asarray([r["final_test_acc"] for r in rows]),
-               retention=np.asarray(json.dumps(dict(retention, rule=rule), sort_keys=True)),
-               code_version=np.asarray(results.code_version()))
+    out = dict(
+        summary,
+        widths=widths,
+        seeds_total=n_seeds,
+        seeds_generalized=n_gen,
+        row_width=np.asarray([r["width"] for r in rows]),
+        row_seed=np.asarray([r["seed"] for r in rows]),
+        row_prunable=np.asarray([r["prunable"] for r in rows], dtype=float),
+        row_required=np.asarray([r["required"] for r in rows], dtype=float),
+        row_final_test_acc=np.asarray([r["final_test_acc"] for r in rows]),
+        retention=np.asarray(json.dumps(dict(retention, rule=rule), sort_keys=True)),
+        code_version=np.asarray(results.code_version()),
+    )
     results.write_npz(out_npz, **out)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     cols = ["width", "seed", "final_train_acc", "final_test_acc", "generalized", "prunable", "required"]
     w.writerow(cols)
     for r in rows:
-        w.writerow([r["width"], r["seed"], f"{r['final_train_acc']:.6g}", f"{r['final_test_acc']:.6g}",
-                    int(r["generalized"]), "" if np.isnan(r["prunable"]) else int(r["prunable"]),
-                    "" if np.isnan(r["required"]) else int(r["required"])])
+        w.writerow(
+            [
+                r["width"],
+                r["seed"],
+                f"{r['final_train_acc']:.6g}",
+                f"{r['final_test_acc']:.6g}",
+                int(r["generalized"]),
+                "" if np.isnan(r["prunable"]) else int(r["prunable"]),
+                "" if np.isnan(r["required"]) else int(r["required"]),
+            ]
+        )
     results.write_bytes(out_csv, buf.getvalue().encode())
     return out

@@ -46,7 +46,7 @@ class MLPShape:
             raise ValueError(f"norm: {self.norm!r} is not one of {list(NORMS)}")
 
     @classmethod
-    def from_spec(cls, spec: dict) -> "MLPShape":
+    def from_spec(cls, spec: dict) -> MLPShape:
         return cls(int(spec["p"]), int(spec["width"]), spec["activation"], spec["norm"])
 
     def to_dict(self):
@@ -62,7 +62,7 @@ def init(shape: MLPShape, seed: int, init_scale: float | None = None) -> tuple[d
     gen = torch.Generator().manual_seed(int(seed))
     w_in = torch.empty(shape.width, 2 * shape.p).normal_(0.0, sigma, generator=gen)
     w_out = torch.empty(shape.p, shape.width).normal_(0.0, sigma, generator=gen)
-    params = {"U": w_in[:, : shape.p].clone(), "V": w_in[:, shape.p:].clone(), "W": w_out}
+    params = {"U": w_in[:, : shape.p].clone(), "V": w_in[:, shape.p :].clone(), "W": w_out}
     if shape.norm != "none":
         params["norm_weight"] = torch.ones(shape.width)
         params["norm_bias"] = torch.zeros(shape.width)
@@ -72,8 +72,9 @@ def init(shape: MLPShape, seed: int, init_scale: float | None = None) -> tuple[d
     return params, buffers
 
 
-def hidden_features(shape: MLPShape, params: dict, buffers: dict, x: torch.Tensor, *, train: bool,
-                    dropout=None) -> torch.Tensor:
+def hidden_features(
+    shape: MLPShape, params: dict, buffers: dict, x: torch.Tensor, *, train: bool, dropout=None
+) -> torch.Tensor:
     """What the output layer W reads, (K, B, N): the activations after dropout and normalization."""
     h = hidden_preactivation(params, x)
     mask = dropout.masks(h.shape[1], shape.width) if dropout is not None else None
@@ -84,18 +85,25 @@ def hidden_features(shape: MLPShape, params: dict, buffers: dict, x: torch.Tenso
     if shape.norm == "batchnorm":
         # PyTorch's own batch_norm on (B, K*N): exact BatchNorm1d semantics for every model at once.
         flat = h.transpose(0, 1).reshape(B, K * N)
-        flat = F.batch_norm(flat, buffers["running_mean"].view(-1), buffers["running_var"].view(-1),
-                            params["norm_weight"].reshape(-1), params["norm_bias"].reshape(-1),
-                            training=train, momentum=BN_MOMENTUM, eps=NORM_EPS)
+        flat = F.batch_norm(
+            flat,
+            buffers["running_mean"].view(-1),
+            buffers["running_var"].view(-1),
+            params["norm_weight"].reshape(-1),
+            params["norm_bias"].reshape(-1),
+            training=train,
+            momentum=BN_MOMENTUM,
+            eps=NORM_EPS,
+        )
         h = flat.view(B, K, N).transpose(0, 1)
     elif shape.norm == "layernorm":
-        h = F.layer_norm(h, (N,), eps=NORM_EPS) * params["norm_weight"].unsqueeze(1) \
-            + params["norm_bias"].unsqueeze(1)
+        h = F.layer_norm(h, (N,), eps=NORM_EPS) * params["norm_weight"].unsqueeze(1) + params["norm_bias"].unsqueeze(1)
     return h
 
 
-def forward(shape: MLPShape, params: dict, buffers: dict, x: torch.Tensor, *, train: bool,
-            dropout=None) -> torch.Tensor:
+def forward(
+    shape: MLPShape, params: dict, buffers: dict, x: torch.Tensor, *, train: bool, dropout=None
+) -> torch.Tensor:
     """Logits (K, B, p). In train mode BatchNorm uses batch statistics and updates ``buffers``."""
     h = hidden_features(shape, params, buffers, x, train=train, dropout=dropout)
     return torch.bmm(h, params["W"].transpose(1, 2))
@@ -108,8 +116,11 @@ def weight_norms(params: dict) -> dict:
 
 def ipr_components(params: dict, mode: str = "rfft") -> dict:
     """IPR of row k of U, row k of V and column k of W, each (K, N)."""
-    return {"ipr_u": metrics.ipr(params["U"], mode), "ipr_v": metrics.ipr(params["V"], mode),
-            "ipr_w": metrics.ipr(params["W"].transpose(-1, -2), mode)}
+    return {
+        "ipr_u": metrics.ipr(params["U"], mode),
+        "ipr_v": metrics.ipr(params["V"], mode),
+        "ipr_w": metrics.ipr(params["W"].transpose(-1, -2), mode),
+    }
 
 
 def neuron_ipr(params: dict, mode: str = "rfft") -> torch.Tensor:

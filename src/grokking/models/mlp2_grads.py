@@ -53,8 +53,9 @@ def loss_and_grads(shape, params: dict, x, y, loss: str, dropout=None, need_loss
     value, grads = None, None
     for s in range(0, B, rows):
         sl = slice(s, min(B, s + rows))
-        v, g = _loss_and_grads_block(shape, params, tables, x[:, sl], y[:, sl], loss,
-                                     None if mask is None else mask[:, sl], need_loss, B)
+        v, g = _loss_and_grads_block(
+            shape, params, tables, x[:, sl], y[:, sl], loss, None if mask is None else mask[:, sl], need_loss, B
+        )
         if grads is None:
             value, grads = v, g
         else:
@@ -102,7 +103,9 @@ def _shared_loss_and_grads(shape, params, x, y, loss, mask, need_loss):
     B = x.shape[0]
     KN = K * N
     table = torch.cat([U, V], dim=2).permute(2, 0, 1).contiguous().view(2 * p, KN)  # row j: input j of every model
-    pairs = (x + torch.tensor([0, p], device=x.device)).reshape(-1)  # flat bags of two (the 1-D form is the fast kernel)
+    pairs = (x + torch.tensor([0, p], device=x.device)).reshape(
+        -1
+    )  # flat bags of two (the 1-D form is the fast kernel)
     W2 = W * 2.0 if shape.activation == "quadratic" else W  # folds d(h^2)/dh = 2h into the back-product
     rows = shared_block_rows(K, N, U.device)
     g_w = torch.zeros_like(W)
@@ -112,7 +115,7 @@ def _shared_loss_and_grads(shape, params, x, y, loss, mask, need_loss):
         e = min(B, s + rows)
         b = e - s
         offsets = torch.arange(0, 2 * b, 2, device=x.device)
-        h = F.embedding_bag(pairs[2 * s:2 * e], table, offsets, mode="sum")  # (b, K*N)
+        h = F.embedding_bag(pairs[2 * s : 2 * e], table, offsets, mode="sum")  # (b, K*N)
         hk = h.view(b, K, N).transpose(0, 1)  # (K, b, N) view
         if mask is not None:
             hk.mul_(mask[:, s:e])

@@ -117,8 +117,7 @@ PAPER_ITEMS = (
     ("fig32", "Fig 32", "prunable low-IPR neurons against width"),
     ("table2", "Table 2", "quantitative phases (the phase classifier's thresholds)"),
 )
-INDEX_HEADER = ("figure", "what it shows", "notebook", "rule", "results it reads (under `results/<preset>/`)",
-                "output")
+INDEX_HEADER = ("figure", "what it shows", "notebook", "rule", "results it reads (under `results/<preset>/`)", "output")
 NOT_BUILT = "not yet built"
 
 
@@ -167,24 +166,50 @@ def figure_index_rows(config: dict, layout=None) -> list[dict]:
     rows = []
     for key, label, title in items:
         if key.startswith("table"):
-            rows.append({"id": key, "figure": label, "shows": title, "notebook": None, "rule": "tables",
-                         "inputs": [], "outputs": [layout.table(n) for n in TABLE_FILES if n.startswith(key + ".")]})
+            rows.append(
+                {
+                    "id": key,
+                    "figure": label,
+                    "shows": title,
+                    "notebook": None,
+                    "rule": "tables",
+                    "inputs": [],
+                    "outputs": [layout.table(n) for n in TABLE_FILES if n.startswith(key + ".")],
+                }
+            )
         elif key in figures:
             entry = figures[key]
-            rows.append({"id": key, "figure": label, "shows": title,
-                         "notebook": f"workflow/notebooks/{notebook_name(config, key)}", "rule": "figure",
-                         "inputs": index_inputs(config, key, layout),
-                         "outputs": layout.figure_files(key, entry["slug"]),
-                         "enabled": entry.get("enabled", True)})
+            rows.append(
+                {
+                    "id": key,
+                    "figure": label,
+                    "shows": title,
+                    "notebook": f"workflow/notebooks/{notebook_name(config, key)}",
+                    "rule": "figure",
+                    "inputs": index_inputs(config, key, layout),
+                    "outputs": layout.figure_files(key, entry["slug"]),
+                    "enabled": entry.get("enabled", True),
+                }
+            )
         else:
-            rows.append({"id": key, "figure": label, "shows": title, "notebook": None, "rule": None,
-                         "inputs": [], "outputs": []})
+            rows.append(
+                {
+                    "id": key,
+                    "figure": label,
+                    "shows": title,
+                    "notebook": None,
+                    "rule": None,
+                    "inputs": [],
+                    "outputs": [],
+                }
+            )
     return rows
 
 
 def figure_index(config: dict, layout=None) -> str:
     """The README's figure index: a Markdown table, one row per figure and table of the paper, with its
     notebook, Snakemake rule, the results files it reads and its output files."""
+
     def cell(text):
         return str(text).replace("|", "\\|")
 

@@ -20,16 +20,28 @@ import numpy as np
 
 from .. import results
 
-__all__ = ["load_runs", "run_line", "setting_text", "load_grids", "grid_line", "phase_counts", "load_pruning",
-           "load_width_sweep", "width_retention", "width_lines"]
+__all__ = [
+    "load_runs",
+    "run_line",
+    "setting_text",
+    "load_grids",
+    "grid_line",
+    "phase_counts",
+    "load_pruning",
+    "load_width_sweep",
+    "width_retention",
+    "width_lines",
+]
 
 
 # --- single runs ---------------------------------------------------------------------------------
 def run_line(panel, run) -> str:
     """One line per run: its name, final accuracies and phase."""
     s = run.summary
-    return (f"({panel}) {run.spec['name']:<12} train {s['train_acc']:.3f}  test {s['test_acc']:.3f}  "
-            f"corrupted {s['corrupted_acc']:.3f}  max test {s['max_test_acc']:.3f}  -> {s['phase']}")
+    return (
+        f"({panel}) {run.spec['name']:<12} train {s['train_acc']:.3f}  test {s['test_acc']:.3f}  "
+        f"corrupted {s['corrupted_acc']:.3f}  max test {s['max_test_acc']:.3f}  -> {s['phase']}"
+    )
 
 
 def load_runs(runs: dict, *, echo: bool = True) -> dict:
@@ -56,9 +68,11 @@ def phase_counts(grid: dict) -> np.ndarray:
 def grid_line(row, grid: dict) -> str:
     """One line per grid: its name, size and the cells in each phase that occurs."""
     counts = phase_counts(grid)
-    return (f"({row}) grid {grid['grid']}: {grid['phase'].shape[0]} panels x {len(grid['corruptions'])} xi x "
-            f"{len(grid['train_fractions'])} alpha; "
-            + ", ".join(f"{n} {c}" for n, c in zip(grid["phase_names"], counts) if c))
+    return (
+        f"({row}) grid {grid['grid']}: {grid['phase'].shape[0]} panels x {len(grid['corruptions'])} xi x "
+        f"{len(grid['train_fractions'])} alpha; "
+        + ", ".join(f"{n} {c}" for n, c in zip(grid["phase_names"], counts, strict=True) if c)
+    )
 
 
 def load_grids(grids: dict, *, echo: bool = True) -> dict:
@@ -86,9 +100,11 @@ def width_lines(sweep: dict) -> list[str]:
     r = width_retention(sweep)
     lines = [f"retention: {r['metric']} >= {r['threshold']} ({r['rule']} rule)"]
     for i, w in enumerate(sweep["widths"]):
-        lines.append(f"width {w:>6}: {sweep['seeds_generalized'][i]}/{sweep['seeds_total'][i]} seeds generalize; "
-                     f"required {sweep['required_mean'][i]:8.1f} +- {sweep['required_se'][i]:6.1f}; "
-                     f"prunable {sweep['prunable_pct_mean'][i]:5.1f} %")
+        lines.append(
+            f"width {w:>6}: {sweep['seeds_generalized'][i]}/{sweep['seeds_total'][i]} seeds generalize; "
+            f"required {sweep['required_mean'][i]:8.1f} +- {sweep['required_se'][i]:6.1f}; "
+            f"prunable {sweep['prunable_pct_mean'][i]:5.1f} %"
+        )
     return lines
 
 

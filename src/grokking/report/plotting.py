@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..phases import PHASE_COLORS, PHASES  # noqa: E402
-from ..results import write_bytes, code_version  # noqa: E402
+from ..results import code_version, write_bytes  # noqa: E402
 
 TRAIN_COLOR = "#1f77b4"
 TEST_COLOR = "#ff7f0e"
@@ -23,17 +23,39 @@ CORRUPTED_COLOR = "#d62728"
 UNCORRUPTED_COLOR = "#2ca02c"
 NORM_COLORS = {"norm_u": "#1f77b4", "norm_v": "#ff7f0e", "norm_w": "#2ca02c"}
 
-__all__ = ["use_style", "save_figure", "accuracy_curves", "norm_curves", "ipr_histogram", "PHASE_COLORS",
-           "phase_diagram", "accuracy_map", "phase_legend", "panel_name",
-           "PHASES", "panel_title"]
+__all__ = [
+    "use_style",
+    "save_figure",
+    "accuracy_curves",
+    "norm_curves",
+    "ipr_histogram",
+    "PHASE_COLORS",
+    "phase_diagram",
+    "accuracy_map",
+    "phase_legend",
+    "panel_name",
+    "PHASES",
+    "panel_title",
+]
 
 
 def use_style():
-    plt.rcParams.update({
-        "figure.dpi": 110, "savefig.dpi": 200, "font.size": 10, "axes.titlesize": 10,
-        "axes.labelsize": 10, "legend.fontsize": 8, "axes.spines.top": False, "axes.spines.right": False,
-        "axes.grid": True, "grid.alpha": 0.3, "lines.linewidth": 1.6, "pdf.fonttype": 42,
-    })
+    plt.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "savefig.dpi": 200,
+            "font.size": 10,
+            "axes.titlesize": 10,
+            "axes.labelsize": 10,
+            "legend.fontsize": 8,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "lines.linewidth": 1.6,
+            "pdf.fonttype": 42,
+        }
+    )
 
 
 def save_figure(fig, stem, description: str = "", runs=None):
@@ -42,10 +64,10 @@ def save_figure(fig, stem, description: str = "", runs=None):
     info = f"grok-or-not {code_version()}"
     if runs:
         info += "; runs: " + ", ".join(f"{k}={v}" for k, v in sorted(dict(runs).items()))
-    for ext, meta in ((".pdf", {"Title": stem.name, "Subject": description, "Keywords": info,
-                                "Creator": "grok-or-not"}),
-                      (".png", {"Title": stem.name, "Description": description, "Comment": info,
-                                "Software": "grok-or-not"})):
+    for ext, meta in (
+        (".pdf", {"Title": stem.name, "Subject": description, "Keywords": info, "Creator": "grok-or-not"}),
+        (".png", {"Title": stem.name, "Description": description, "Comment": info, "Software": "grok-or-not"}),
+    ):
         buf = io.BytesIO()
         fig.savefig(buf, format=ext[1:], metadata=meta, bbox_inches="tight")
         write_bytes(stem.with_suffix(ext), buf.getvalue())
@@ -67,8 +89,7 @@ def accuracy_curves(ax, run, *, subsets=False, plateau=True, style="-", legend=T
         ax.plot(step, 100 * c["uncorrupted_acc"], "--", color=UNCORRUPTED_COLOR, label="uncorrupted train")
     xi, p = run.spec["corruption"], run.spec["p"]
     if plateau and xi > 0:
-        ax.axhline(100 * (1 - xi + xi / p), color="k", ls=":", lw=1,
-                   label=r"$100(1-\xi+\xi/p)$")
+        ax.axhline(100 * (1 - xi + xi / p), color="k", ls=":", lw=1, label=r"$100(1-\xi+\xi/p)$")
     ax.set_xlabel("optimization steps")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-3, 103)
@@ -97,8 +118,14 @@ def ipr_histogram(ax, values, *, bins=20, label=None, color=None, alpha=0.6, ran
     return ax
 
 
-PANEL_LABELS = {"weight_decay": "weight decay", "dropout": "dropout", "batch_size": "batch size", "lr": "lr",
-                "width": "width", "seed": "seed"}
+PANEL_LABELS = {
+    "weight_decay": "weight decay",
+    "dropout": "dropout",
+    "batch_size": "batch size",
+    "lr": "lr",
+    "width": "width",
+    "seed": "seed",
+}
 
 
 def _grid_extent(grid):
@@ -121,8 +148,9 @@ def phase_diagram(ax, grid, i, *, title=None):
     cmap = ListedColormap([PHASE_COLORS[p] for p in PHASES])
     norm = BoundaryNorm(np.arange(-0.5, len(PHASES)), cmap.N)
     codes = np.asarray(grid["phase"][i], dtype=float)
-    ax.imshow(codes, origin="lower", aspect="auto", cmap=cmap, norm=norm, extent=_grid_extent(grid),
-              interpolation="nearest")
+    ax.imshow(
+        codes, origin="lower", aspect="auto", cmap=cmap, norm=norm, extent=_grid_extent(grid), interpolation="nearest"
+    )
     ax.set_xlabel(r"train fraction $\alpha$")
     ax.set_ylabel(r"corruption $\xi$")
     ax.set_title(title or panel_name(grid, i))
@@ -132,8 +160,16 @@ def phase_diagram(ax, grid, i, *, title=None):
 
 def accuracy_map(ax, grid, key, i, *, title=None):
     """Heat map of a final accuracy (in %) of panel ``i``."""
-    im = ax.imshow(100 * np.asarray(grid[key][i]), origin="lower", aspect="auto", cmap="viridis", vmin=0,
-                   vmax=100, extent=_grid_extent(grid), interpolation="nearest")
+    im = ax.imshow(
+        100 * np.asarray(grid[key][i]),
+        origin="lower",
+        aspect="auto",
+        cmap="viridis",
+        vmin=0,
+        vmax=100,
+        extent=_grid_extent(grid),
+        interpolation="nearest",
+    )
     ax.set_xlabel(r"train fraction $\alpha$")
     ax.set_ylabel(r"corruption $\xi$")
     ax.set_title(title or panel_name(grid, i))

@@ -39,15 +39,24 @@ def table2_rows(rules: dict | None = None) -> list[tuple[str, str, str]]:
 
 
 def markdown(header, rows, caption: str = "") -> str:
-    lines = ([f"**{caption}**", ""] if caption else [])
+    lines = [f"**{caption}**", ""] if caption else []
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
-_LATEX = {"≥": r"$\geq$", "<": r"$<$", "≈": r"$\approx$", "ξ": r"$\xi$", "−": "-", "%": r"\%", "&": r"\&",
-          "_": r"\_", "#": r"\#"}
+_LATEX = {
+    "≥": r"$\geq$",
+    "<": r"$<$",
+    "≈": r"$\approx$",
+    "ξ": r"$\xi$",
+    "−": "-",
+    "%": r"\%",
+    "&": r"\&",
+    "_": r"\_",
+    "#": r"\#",
+}
 
 
 def _tex(text: str) -> str:
@@ -61,8 +70,7 @@ def latex(header, rows, caption: str = "", label: str = "") -> str:
         out.append(r"\caption{" + _tex(caption) + "}")
     if label:
         out.append(r"\label{" + label + "}")
-    out += [r"\begin{tabular}{" + cols + "}", r"\hline",
-            " & ".join(_tex(h) for h in header) + r" \\", r"\hline"]
+    out += [r"\begin{tabular}{" + cols + "}", r"\hline", " & ".join(_tex(h) for h in header) + r" \\", r"\hline"]
     out += [" & ".join(_tex(c) for c in row) + r" \\" for row in rows]
     out += [r"\hline", r"\end{tabular}", r"\end{table}"]
     return "\n".join(out) + "\n"
@@ -71,8 +79,11 @@ def latex(header, rows, caption: str = "", label: str = "") -> str:
 def render(rules: dict | None = None) -> dict:
     """{'table1.md', 'table1.tex', 'table2.md', 'table2.tex'}: file name -> text."""
     t1 = ("Table 1: the phases, qualitatively", TABLE1_HEADER, TABLE1_ROWS)
-    t2 = ("Table 2: phase rules on final-step accuracies (%), applied in this order; first match wins",
-          ("Phase", "Test accuracy", "Train accuracy"), table2_rows(rules))
+    t2 = (
+        "Table 2: phase rules on final-step accuracies (%), applied in this order; first match wins",
+        ("Phase", "Test accuracy", "Train accuracy"),
+        table2_rows(rules),
+    )
     out = {}
     for name, (cap, header, rows) in (("table1", t1), ("table2", t2)):
         out[f"{name}.md"] = markdown(header, rows, cap)
