@@ -28,6 +28,11 @@ PHASE_COLORS = {
 DEFAULTS = {"accuracy_threshold": 0.9, "inversion_slack": 1.05, "forgetting_threshold": 0.9}
 
 
+def rules(overrides: dict | None = None) -> dict:
+    """The phase rules in use: ``DEFAULTS`` overlaid by the config's ``phases`` keys."""
+    return dict(DEFAULTS, **(overrides or {}))
+
+
 def classify(
     train_acc,
     test_acc,

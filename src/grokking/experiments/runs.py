@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import results
-from ..data import Universe  # noqa: F401  (re-exported for notebooks that build splits)
+from .. import phases, results
 from ..engine import train
 from ..models import get_family
 from .specs import model_settings, run_keys, spec_hash, stack_settings
@@ -33,7 +32,7 @@ def run_and_save(spec: dict, data_path, out_dir, *, device="auto", phase_rules=N
     if res.neuron_ipr is not None:
         curves["neuron_ipr"] = res.neuron_ipr[:, 0]
 
-    rules = _rules(phase_rules)
+    rules = phases.rules(phase_rules)
     provenance = {
         "code_version": results.code_version(),
         "spec_hash": spec_hash(spec),
@@ -70,9 +69,3 @@ def run_and_save(spec: dict, data_path, out_dir, *, device="auto", phase_rules=N
     )
     results.write_json(out / "summary.json", summary)  # last: its presence marks a finished run
     return summary
-
-
-def _rules(phase_rules):
-    from ..phases import DEFAULTS
-
-    return dict(DEFAULTS, **(phase_rules or {}))

@@ -24,9 +24,9 @@ def summarize(curves: dict, corruption, rules: dict | None = None) -> dict:
     """Final metrics, maxima over training and the phase, from curves indexed (step, ...).
 
     Works on one model (curves of shape (T,), scalars out) and on many ((T, K), arrays (K,) out);
-    ``corruption`` is xi, broadcast against the models. Phase rules default to ``phases.DEFAULTS``.
+    ``corruption`` is xi, broadcast against the models. Phase rules: ``phases.rules(rules)``.
     """
-    rules = dict(phases.DEFAULTS, **(rules or {}))
+    rules = phases.rules(rules)
     out = {k: np.asarray(curves[k])[-1] for k in final_keys(curves)}
     out["max_test_acc"] = np.nanmax(np.asarray(curves["test_acc"]), axis=0)
     out["max_train_acc"] = np.nanmax(np.asarray(curves["train_acc"]), axis=0)

@@ -1,12 +1,12 @@
 """The paper's Tables 1 and 2 (PAPER.md A10) rendered as Markdown and LaTeX.
 
-Table 2 is rendered from the phase rules actually used (``phases.DEFAULTS`` overlaid by the config's
+Table 2 is rendered from the phase rules actually used (``phases.rules``: the defaults overlaid by the config's
 ``phases`` keys), so the table in ``figures/<preset>/`` always states the thresholds behind the figures.
 """
 
 from __future__ import annotations
 
-from ..phases import DEFAULTS
+from .. import phases
 
 TABLE1_HEADER = ("Phase", "Memorizes corrupted training data", "Generalizes on test data")
 TABLE1_ROWS = (
@@ -25,7 +25,7 @@ def _pct(x: float) -> str:
 
 def table2_rows(rules: dict | None = None) -> list[tuple[str, str, str]]:
     """(phase, test accuracy, train accuracy) conditions in percent, as the decision list applies them."""
-    r = dict(DEFAULTS, **(rules or {}))
+    r = phases.rules(rules)
     acc, forget = _pct(r["accuracy_threshold"]), _pct(r["forgetting_threshold"])
     inv = f"100({float(r['inversion_slack']):g} − ξ)"
     return [
