@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import yaml
 
+from grokking.data import Universe
 from grokking.experiments.gridplan import chunks_of_grid, grid_cells, plan
-from grokking.experiments.specs import cell_spec
 from grokking.experiments.grids import merge_grid, train_chunk
+from grokking.experiments.specs import cell_spec
 from grokking.phases import PHASES, classify
 from grokking.results import load_grid, write_npz
-from grokking.data import Universe
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +31,9 @@ def test_paper_grids_have_the_paper_sizes_and_share_cells(paper):
     assert wd0 == dp0
     for ch in chunks.values():  # one alpha and one stack per chunk, at most chunk_size cells
         assert len(ch["cells"]) <= paper["grid_defaults"]["chunk_size"]
-    assert set().union(*(set(c[0] for c in chunks[n]["cells"]) for n in chunks_of_grid(paper, "wd", chunks))) >= \
-        {c["id"] for c in wd}
+    assert set().union(*(set(c[0] for c in chunks[n]["cells"]) for n in chunks_of_grid(paper, "wd", chunks))) >= {
+        c["id"] for c in wd
+    }
 
 
 def test_minibatch_rule(paper):
@@ -46,10 +47,17 @@ def test_minibatch_rule(paper):
 def small_config(paper):
     cfg = copy.deepcopy(paper)
     cfg["run_defaults"].update(p=13, width=32, steps=60)
-    cfg["grid_defaults"].update(train_fractions=[0.5, 0.8], corruptions=[0.0, 0.2, 0.4], chunk_size=4,
-                                curve_points=10, keep_weights=[[0.5, 0.2]])
-    cfg["grids"] = {"wd": {"panel_key": "weight_decay", "panels": [0, 2]},
-                    "dropout": {"panel_key": "dropout", "panels": [0, 0.5]}}
+    cfg["grid_defaults"].update(
+        train_fractions=[0.5, 0.8],
+        corruptions=[0.0, 0.2, 0.4],
+        chunk_size=4,
+        curve_points=10,
+        keep_weights=[[0.5, 0.2]],
+    )
+    cfg["grids"] = {
+        "wd": {"panel_key": "weight_decay", "panels": [0, 2]},
+        "dropout": {"panel_key": "dropout", "panels": [0, 0.5]},
+    }
     return cfg
 
 
@@ -79,15 +87,25 @@ def test_a_cell_alone_equals_the_cell_inside_its_batch(small):
         train_chunk(alone, data, root / "alone.npz", device="cpu", progress=False)
         with np.load(root / "alone.npz") as z:
             for key in [k for k in z.files if k.startswith("curve_")] + ["neuron_ipr"]:
-                np.testing.assert_allclose(z[key][..., 0] if key.startswith("curve_") else z[key][0],
-                                           batched[key][..., j] if key.startswith("curve_") else batched[key][j],
-                                           rtol=1e-4, atol=1e-5, err_msg=key)
+                np.testing.assert_allclose(
+                    z[key][..., 0] if key.startswith("curve_") else z[key][0],
+                    batched[key][..., j] if key.startswith("curve_") else batched[key][j],
+                    rtol=1e-4,
+                    atol=1e-5,
+                    err_msg=key,
+                )
 
 
 def test_merge_places_cells_and_classifies(small):
     cfg, root, data, chunks, paths = small
-    out = merge_grid(cfg, "dropout", [paths[n] for n in chunks_of_grid(cfg, "dropout", chunks)],
-                     root / "dropout.npz", root / "dropout.csv", root / "dropout_weights.npz")
+    out = merge_grid(
+        cfg,
+        "dropout",
+        [paths[n] for n in chunks_of_grid(cfg, "dropout", chunks)],
+        root / "dropout.npz",
+        root / "dropout.csv",
+        root / "dropout_weights.npz",
+    )
     g = load_grid(root / "dropout.npz")
     assert g["phase"].shape == (2, 3, 2) and g["curve_test_acc"].shape == (2, 3, 2, 11)
     np.testing.assert_array_equal(g["panels"], [0, 0.5])
@@ -117,13 +135,15 @@ def test_blocked_gradients_equal_the_whole_batch(monkeypatch, batch_size):
     batch orders the per-model path (blocks of >= 256 examples); both are cut into several blocks here.
     """
     import grokking.models.mlp2_grads as models
-    from grokking.models.mlp2 import MLPShape
     from grokking.engine import ModelSettings, StackSettings, train
+    from grokking.models.mlp2 import MLPShape
 
     split = Universe.build("add", 23).split(0.8)  # 423 training pairs
     settings = StackSettings(MLPShape(23, 16), steps=40, log_steps=(10, 40), batch_size=batch_size)
-    cells = [ModelSettings(corruption=0.3, weight_decay=wd, dropout=dp, seed=s)
-             for wd, dp, s in ((0.0, 0.0, 1), (5.0, 0.3, 2), (1.0, 0.0, 3))]
+    cells = [
+        ModelSettings(corruption=0.3, weight_decay=wd, dropout=dp, seed=s)
+        for wd, dp, s in ((0.0, 0.0, 1), (5.0, 0.3, 2), (1.0, 0.0, 3))
+    ]
     whole = train(split, settings, cells, device="cpu", progress=False)
     monkeypatch.setattr(models, "BLOCK_ELEMENTS", 1)
     monkeypatch.setattr(models, "SHARED_BLOCK_ELEMENTS", 1)
@@ -138,15 +158,21 @@ def test_blocked_gradients_equal_the_whole_batch(monkeypatch, batch_size):
 def test_sub_stacks_train_exactly_like_one_stack():
     """On CPU large stacks are cut into sub-stacks (cache-sized); the models are independent, so the
     cut must not change any model's trajectory, weights or curves."""
-    from grokking.models.mlp2 import MLPShape
     from grokking.engine import ModelSettings, StackSettings, train
-    from grokking.models.mlp2 import cpu_sub_stack
+    from grokking.models.mlp2 import CPU_TABLE_BYTES, MLPShape, cpu_sub_stack
 
     split = Universe.build("add", 23).split(0.6)
     settings = StackSettings(MLPShape(23, 16), steps=30, log_steps=(10, 30), record_neuron_ipr=True)
-    cells = [ModelSettings(corruption=xi, weight_decay=wd, dropout=dp, seed=s)
-             for xi, wd, dp, s in ((0.0, 0.0, 0.0, 1), (0.3, 5.0, 0.3, 2), (0.2, 1.0, 0.0, 3), (0.1, 0.0, 0.6, 4),
-                                   (0.3, 15.0, 0.0, 5))]
+    cells = [
+        ModelSettings(corruption=xi, weight_decay=wd, dropout=dp, seed=s)
+        for xi, wd, dp, s in (
+            (0.0, 0.0, 0.0, 1),
+            (0.3, 5.0, 0.3, 2),
+            (0.2, 1.0, 0.0, 3),
+            (0.1, 0.0, 0.6, 4),
+            (0.3, 15.0, 0.0, 5),
+        )
+    ]
     whole = train(split, settings, cells, device="cpu", progress=False, max_stack=len(cells))
     cut = train(split, settings, cells, device="cpu", progress=False, max_stack=2)
     for key in whole.params:
@@ -156,8 +182,20 @@ def test_sub_stacks_train_exactly_like_one_stack():
         np.testing.assert_allclose(cut.curves[key], curve, rtol=1e-5, atol=1e-7, err_msg=key)
     np.testing.assert_allclose(cut.neuron_ipr, whole.neuron_ipr, rtol=1e-5, atol=1e-7)
     assert cut.n_noise.tolist() == whole.n_noise.tolist()
-    # the default cut: paper-size stacks train four models at a time, the quick grids' size 16
+    # the default cut: as many models as have their first-layer tables (2 p N float32 = 8 p N bytes each) in
+    # CPU_TABLE_BYTES = 2^21 = 2,097,152, rounded down to a multiple of 4:
+    #   paper size p 97, N 500: 8 * 97 * 500 = 388,000 B; 5 * 388,000 = 1,940,000 fits, 6 do not -> 4
+    #   quick grids p 59, N 256: 8 * 59 * 256 = 120,832 B; 17 * 120,832 = 2,054,144 fits, 18 do not -> 16
+    assert CPU_TABLE_BYTES == 2**21
     assert (cpu_sub_stack(MLPShape(97, 500)), cpu_sub_stack(MLPShape(59, 256))) == (4, 16)
+    for p, width in ((97, 500), (59, 256), (23, 16), (13, 24), (97, 2000), (7, 4), (97, 1200), (97, 5000), (97, 10000)):
+        table, k = 8 * p * width, cpu_sub_stack(MLPShape(p, width))
+        assert k >= 1, (p, width)
+        if table <= CPU_TABLE_BYTES:  # the sub-stack's tables fit, and one step of the rounding more does not
+            assert k * table <= CPU_TABLE_BYTES < (k + (4 if k >= 4 else 1)) * table, (p, width, k)
+        else:  # one model alone is larger than the budget: it still trains
+            assert k == 1, (p, width)
+        assert k < 4 or k % 4 == 0, (p, width, k)  # even split over 1, 2 or 4 threads
 
 
 def torch_equal(a, b):

@@ -1,5 +1,7 @@
 """The Snakemake workflow: dry run of the paper preset, config errors before any job, smoke build."""
 
+import itertools
+import json
 import re
 import shutil
 import subprocess
@@ -13,12 +15,24 @@ import yaml
 from conftest import deep_merge
 
 from grokking import load_run
-from grokking.experiments.specs import resolve_run
+from grokking.data import train_size
 from grokking.experiments.gridplan import chunk_work, plan, work_estimate
-from grokking.phases import classify
+from grokking.experiments.specs import resolve_run
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 COPY = ("Snakefile", "workflow", "config", "src", "profiles")
+
+
+def table2_phase(train, test, xi, max_test):
+    """PAPER.md A10's ordered decision list written out (fractions, ">=" inclusive, first match wins)."""
+    rows = (
+        ("Coexistence", test >= 0.9 and train >= 0.9),
+        ("Partial Inversion", test >= 0.9 and train >= round(1.05 - xi, 10)),
+        ("Full Inversion", test >= 0.9),
+        ("Memorization", train >= 0.9),
+        ("Forgetting", max_test >= 0.9),
+    )
+    return next((name for name, hit in rows if hit), "Confusion")
 
 
 def job_counts(output: str) -> dict:
@@ -82,7 +96,30 @@ def test_quick_jobs_are_prioritized_by_their_work(workdir):
     first = max(got, key=got.get)
     stack = chunks[first]["stack"]
     assert (stack["train_fraction"], stack["batch_size"], len(chunks[first]["cells"])) == (0.65, "full", 42)
-    assert got[first] == work_estimate(stack, 42) == round(3 * int(0.65 * 59 ** 2) * 256 * 59 * 2000 * 42 / 1e9, 1)
+    # the priority is proportional to the cells, the steps and the rows per step (rounded to 0.1 each)
+    w = got[first]
+    assert work_estimate(stack, 84) == pytest.approx(2 * w, abs=0.15)
+    assert work_estimate(stack, 21) == pytest.approx(w / 2, abs=0.15)
+    assert work_estimate({**stack, "steps": 3 * stack["steps"]}, 42) == pytest.approx(3 * w, abs=0.25)
+    mb = {**stack, "batch_size": 64}
+    assert work_estimate({**mb, "batch_size": 256}, 42) == pytest.approx(4 * work_estimate(mb, 42), abs=0.35)
+    # a full batch is a batch of the whole training set
+    assert w == work_estimate({**stack, "batch_size": train_size(stack["p"], stack["train_fraction"])}, 42) > 0
+
+    # the ordering of priorities follows the ordering of work: a chunk at least as large in every factor
+    # (rows per step, width, p, steps, cells) never has the lower priority, and strictly larger in one, the higher
+    def factors(chunk):
+        s = chunk["stack"]
+        rows = train_size(s["p"], s["train_fraction"]) if s["batch_size"] == "full" else int(s["batch_size"])
+        return rows, int(s["width"]), int(s["p"]), int(s["steps"]), len(chunk["cells"])
+
+    compared = 0
+    for a, b in itertools.permutations(chunks, 2):
+        fa, fb = factors(chunks[a]), factors(chunks[b])
+        if all(x >= y for x, y in zip(fa, fb, strict=True)) and fa != fb:
+            assert got[a] > got[b], (a, fa, got[a], b, fb, got[b])
+            compared += 1
+    assert compared > len(chunks)  # the property is not vacuous
     runs = {w: float(pr) for rule, w, pr in jobs if rule == "train_run"}
     assert runs["r5_wd20"] == work_estimate(resolve_run(cfg, "r5_wd20")) > runs["r1_wd0"] > 0
     assert min(got.values()) == work_estimate({**stack, "batch_size": 256, "steps": 2000}, 3)
@@ -155,7 +192,8 @@ def test_smoke_runs_are_complete_and_consistent(smoke_build):
         assert s["settings"]["p"] == smoke["run_defaults"]["p"]
         assert s["settings"]["steps"] == smoke["runs"][name]["steps"]
         assert run.curves["step"][-1] == s["settings"]["steps"]
-        assert s["phase"] == classify(s["train_acc"], s["test_acc"], s["settings"]["corruption"], s["max_test_acc"])
+        assert s["phase"] == table2_phase(s["train_acc"], s["test_acc"], s["settings"]["corruption"], s["max_test_acc"])
+        assert s["max_test_acc"] == run.curves["test_acc"].max() and s["test_acc"] == run.curves["test_acc"][-1]
         assert all(0 <= s[k] <= 1 for k in ("train_acc", "test_acc", "uncorrupted_acc"))
         assert (smoke_build / "results" / "smoke" / "logs" / "train_run" / f"{name}.log").exists()
 
@@ -179,3 +217,20 @@ def test_smoke_width_sweep_prunes_the_trained_networks(smoke_build):
             np.testing.assert_allclose(z["pruned_test_acc"][:, 0], z["final_test_acc"], atol=0.01)  # argmax ties
     rows = (root / "width_sweep.csv").read_text().splitlines()
     assert rows[0].startswith("width,seed,") and len(rows) == 1 + len(smoke["widths"]) * smoke["seeds"]
+
+
+def test_smoke_claims_report_has_a_value_for_every_claim(smoke_build):
+    """Every claim is built by the smoke preset and measured: a value, no error (pass or fail is not
+    expected at this size)."""
+    from grokking.report.claims import CLAIMS
+
+    report = json.loads((smoke_build / "results" / "smoke" / "claims.json").read_text())
+    rows = report["claims"]
+    assert sorted(r["id"] for r in rows) == sorted(c.id for c in CLAIMS) and report["not_built_in_this_preset"] == []
+    for r in rows:
+        assert "error" not in r, (r["id"], r["error"])
+        assert r["value"] is not None and r["value"] == r["value"], r["id"]  # not None, not NaN
+        assert isinstance(r["passed"], bool)
+    assert report["total"] == len(rows) and report["passed"] == sum(r["passed"] for r in rows)
+    md = (smoke_build / "figures" / "smoke" / "claims.md").read_text()
+    assert f"{report['passed']} of {len(rows)} claims pass." in md and "not measurable" not in md

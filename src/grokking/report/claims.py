@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -68,12 +68,14 @@ class Results:
         """The dataset split and training labels a run was trained on."""
         spec = self.run(name).spec
         path = self.layout.dataset_of(spec)
-        split = self._get(("split", path, spec["train_fraction"]),
-                          lambda: results.load_universe(path).split(spec["train_fraction"]))
+        split = self._get(
+            ("split", path, spec["train_fraction"]), lambda: results.load_universe(path).split(spec["train_fraction"])
+        )
         return split, split.train_labels(spec["corruption"])
 
 
 # --- measurements ------------------------------------------------------------------------------
+
 
 def _summary(run, key):
     return lambda r: float(r.run(run).summary[key])
@@ -89,9 +91,11 @@ def _min_test_corrupted(run):
 
 def _plateau_gap(run):
     """|final train accuracy - (1 - xi + xi/p)|: distance from the Full-Inversion plateau."""
+
     def f(r):
         s, spec = r.run(run).summary, r.run(run).spec
         return abs(float(s["train_acc"]) - (1 - spec["corruption"] + spec["corruption"] / spec["p"]))
+
     return f
 
 
@@ -105,9 +109,11 @@ def _median_ipr(run):
 
 def _ipr_median_steps(*runs):
     """Smallest step in median neuron IPR along the runs (positive: the IPR rises run after run)."""
+
     def f(r):
         med = [float(np.median(r.run(x).checkpoint["neuron_ipr"].numpy())) for x in runs]
-        return min(b - a for a, b in zip(med, med[1:]))
+        return min(b - a for a, b in zip(med, med[1:], strict=False))
+
     return f
 
 
@@ -133,14 +139,17 @@ def _gamma_ipr(run):
     def f(r):
         ck = r.run(run).checkpoint
         return _spearman(ck["neuron_ipr"].numpy(), np.abs(ck["params"]["norm_weight"].numpy()))
+
     return f
 
 
 def _norm_ratio(run):
     """Final / maximum Frobenius norm of W over training."""
+
     def f(r):
         w = np.asarray(r.run(run).curves["norm_w"], dtype=float)
         return float(w[-1] / np.nanmax(w))
+
     return f
 
 
@@ -150,25 +159,30 @@ def _low_pruning_corrupted(run, test_floor):
     If test accuracy is below the floor at every point (the network never generalized, as on the smoke
     preset), no memorization is shown to go while generalization stays: the value is 1, the largest
     accuracy (the minimum over no points), and the claim fails with a value instead of no value."""
+
     def f(r):
         d = r.pruning(run)
         ok = d["lowest_test_acc"] >= test_floor
         return float(np.min(d["lowest_corrupted_acc"][ok])) if ok.any() else 1.0
+
     return f
 
 
 def _high_pruning_corrupted(run, test_ceiling):
     """Corrupted-subset accuracy when, pruning highest-IPR first, test accuracy first drops below a level."""
+
     def f(r):
         d = r.pruning(run)
         below = np.flatnonzero(d["highest_test_acc"] < test_ceiling)
         return float(d["highest_corrupted_acc"][below[0]]) if below.size else math.nan
+
     return f
 
 
 def _logit_order(run, examples, corrupted_wins):
     """Fraction of the first corrupted examples (corrupted label != true) whose corrupted-label logit
     is above (``corrupted_wins``) or below the true-label logit."""
+
     def f(r):
         split, (labels, _) = r.data(run)
         idx = split.corrupted_examples(r.run(run).spec["corruption"], examples)
@@ -178,6 +192,7 @@ def _logit_order(run, examples, corrupted_wins):
         rows = np.arange(len(idx))
         wins = z[rows, labels[idx]] > z[rows, np.asarray(split.train_true)[idx]]
         return float(np.mean(wins if corrupted_wins else ~wins))
+
     return f
 
 
@@ -209,6 +224,7 @@ def _grid_phases(*grids):
 
         codes = np.concatenate([np.ravel(r.grid(g)["phase"]) for g in grids])
         return float(len({PHASES[int(c)] for c in codes}))
+
     return f
 
 
@@ -219,6 +235,7 @@ def _panel_phase_count(grid, panel_value, phase):
         g = r.grid(grid)
         i = int(np.flatnonzero(np.isclose(np.asarray(g["panels"], dtype=float), float(panel_value)))[0])
         return float(np.sum(g["phase"][i] == PHASE_CODES[phase]))
+
     return f
 
 
@@ -229,91 +246,292 @@ def _panel_phase_gain(grid, low, high, phase):
 
 def _corner_phase(grid, panel_value):
     """Phase of the cell with the smallest alpha and the largest xi in one panel."""
+
     def f(r):
         from ..phases import PHASES
 
         g = r.grid(grid)
         i = int(np.flatnonzero(np.isclose(np.asarray(g["panels"], dtype=float), float(panel_value)))[0])
         return PHASES[int(g["phase"][i, -1, 0])]
+
     return f
 
 
 # --- the claims -------------------------------------------------------------------------------
 
 CLAIMS = (
-    Claim("coexistence", "Fig 1a", "Without regularization the network memorizes the corrupted labels and "
-          "still generalizes (Coexistence)", "R1 (wd 0): min(test accuracy, corrupted-subset accuracy)",
-          ">=", 0.9, _min_test_corrupted("r1_wd0"), runs=("r1_wd0",)),
-    Claim("partial_inversion", "Fig 1b", "Weight decay 5 forgets part of the corrupted labels while "
-          "generalizing (Partial Inversion)", "R2 (wd 5): phase", "==", "Partial Inversion", _phase("r2_wd5"),
-          runs=("r2_wd5",)),
-    Claim("full_inversion_forgets", "Fig 1c", "Weight decay 15 ignores the corrupted labels (Full Inversion)",
-          "R3 (wd 15): corrupted-subset accuracy", "<=", 0.1, _summary("r3_wd15", "corrupted_acc"),
-          runs=("r3_wd15",)),
-    Claim("full_inversion_generalizes", "Fig 1c", "... and still generalizes", "R3 (wd 15): test accuracy",
-          ">=", 0.9, _summary("r3_wd15", "test_acc"), runs=("r3_wd15",)),
-    Claim("two_stage_memorize", "Fig 1c", "Two-stage dynamics: training accuracy first reaches about 100 %",
-          "R3 (wd 15): maximum training accuracy during training", ">=", 0.95,
-          _summary("r3_wd15", "max_train_acc"), runs=("r3_wd15",)),
-    Claim("two_stage_plateau", "Fig 1c", "... then falls to the plateau 100(1 - xi + xi/p) %",
-          "R3 (wd 15): |final train accuracy - (1 - xi + xi/p)|", "<=", 0.03, _plateau_gap("r3_wd15"),
-          runs=("r3_wd15",)),
-    Claim("ipr_starts_low", "Fig 2", "At initialization the neurons are not periodic (IPR about 2/49)",
-          "R4 (clean, wd 5): mean IPR after the first step", "<=", 0.1, _ipr_mean_at("r4_clean", 0),
-          runs=("r4_clean",)),
-    Claim("ipr_rises_with_grokking", "Fig 2", "Generalization comes with periodic (high-IPR) neurons",
-          "R4 (clean, wd 5): final mean IPR", ">=", 0.5, _ipr_mean_at("r4_clean", -1), runs=("r4_clean",)),
-    Claim("ipr_rises_with_wd", "Fig 4a", "More weight decay moves neurons from the low-IPR (memorizing) to the "
-          "high-IPR (generalizing) mode", "smallest rise of the median neuron IPR from wd 0 to 5 to 15 (R1-R3)",
-          ">", 0.0, _ipr_median_steps("r1_wd0", "r2_wd5", "r3_wd15"), runs=("r1_wd0", "r2_wd5", "r3_wd15")),
-    Claim("ipr_rises_with_dropout", "Fig 4b", "So does dropout", "smallest rise of the median neuron IPR from "
-          "dropout 0 to 0.3 to 0.6 (R1, R6, R7)", ">", 0.0, _ipr_median_steps("r1_wd0", "r6_dp03", "r7_dp06"),
-          runs=("r1_wd0", "r6_dp03", "r7_dp06")),
-    Claim("batchnorm_gamma_ipr", "Fig 5c", "BatchNorm down-weights the memorizing (low-IPR) neurons: |gamma_k| "
-          "grows with IPR_k", "R9 (BatchNorm): Spearman correlation of |gamma_k| and IPR_k", ">", 0.3,
-          _gamma_ipr("r9_bn_a065"), runs=("r9_bn_a065",)),
-    Claim("prune_low_ipr", "Fig 6", "Pruning low-IPR neurons removes memorization while generalization stays",
-          "R1: lowest corrupted-subset accuracy, lowest-IPR first, while test accuracy >= 0.9 (1 if it never is)",
-          "<=", 0.2,
-          _low_pruning_corrupted("r1_wd0", 0.9), runs=("r1_wd0",), pruning=("r1_wd0",)),
-    Claim("prune_high_ipr", "Fig 6", "Pruning high-IPR neurons destroys generalization while memorization "
-          "survives", "R1: corrupted-subset accuracy when test accuracy first drops below 0.5, highest-IPR "
-          "first", ">=", 0.8, _high_pruning_corrupted("r1_wd0", 0.5), runs=("r1_wd0",), pruning=("r1_wd0",)),
-    Claim("forgetting", "Fig 8", "Weight decay 20: the network generalizes, then forgets everything",
-          "R5 (wd 20): phase", "==", "Forgetting", _phase("r5_wd20"), runs=("r5_wd20",)),
-    Claim("forgetting_norms", "Fig 8b", "... as the weight norms decay to zero", "R5 (wd 20): final / maximum "
-          "Frobenius norm of W", "<=", 0.1, _norm_ratio("r5_wd20"), runs=("r5_wd20",)),
-    Claim("dropout_inverts", "Fig 19", "Dropout 0.6 ignores the corrupted labels and generalizes",
-          "R7 (dropout 0.6): phase", "==", "Full Inversion", _phase("r7_dp06"), runs=("r7_dp06",)),
-    Claim("dropout_confusion", "Fig 19", "Dropout 0.9 prevents learning (Confusion)", "R8 (dropout 0.9): phase",
-          "==", "Confusion", _phase("r8_dp09"), runs=("r8_dp09",)),
-    Claim("logits_coexistence", "Fig 23", "Coexistence: the corrupted label's logit is above the true one",
-          "R1: fraction of the first 4 corrupted examples with corrupted logit > true logit", ">=", 0.75,
-          _logit_order("r1_wd0", 4, True), runs=("r1_wd0",)),
-    Claim("logits_full_inversion", "Fig 23", "Full Inversion: the corrupted label's logit is suppressed",
-          "R3: fraction of the first 4 corrupted examples with corrupted logit < true logit", ">=", 1.0,
-          _logit_order("r3_wd15", 4, False), runs=("r3_wd15",)),
-    Claim("width_generalizes", "Fig 32", "The width-sweep networks (alpha 0.5, xi 0.35, wd 1) generalize",
-          "smallest fraction of seeds, over widths, meeting the retention criterion before pruning", ">=", 0.75,
-          _width_generalized, width_sweep=True),
-    Claim("width_required_sublinear", "Fig 32a", "The neurons required to keep generalizing grow sub-linearly "
-          "with width", "log-log slope of mean required neurons against width", "<", 0.9, _width_slope,
-          width_sweep=True),
-    Claim("width_prunable_grows", "Fig 32b", "So the prunable percentage of low-IPR neurons grows with width",
-          "Spearman correlation of width and mean prunable percentage", ">=", 0.6, _width_prunable_trend,
-          width_sweep=True),
-    Claim("all_phases", "Fig 3", "Regularization produces six phases", "distinct phases in the weight-decay "
-          "and dropout grids", "==", 6.0, _grid_phases("wd", "dropout"), grids=("wd", "dropout")),
-    Claim("memorization_corner", "Fig 3a", "Little data and much corruption give Memorization",
-          "wd 0 panel: phase at the smallest alpha and largest xi", "==", "Memorization", _corner_phase("wd", 0),
-          grids=("wd",)),
-    Claim("wd_opens_inversion", "Fig 3a", "Weight decay opens a Full-Inversion region",
-          "Full-Inversion cells at wd 15 minus at wd 0", ">", 0.0, _panel_phase_gain("wd", 0, 15, "Full Inversion"),
-          grids=("wd",)),
-    Claim("wd20_forgetting", "Fig 3a", "Weight decay 20 gives Forgetting", "Forgetting cells in the wd 20 panel",
-          ">", 0.0, _panel_phase_count("wd", 20, "Forgetting"), grids=("wd",)),
-    Claim("dropout_09_confusion", "Fig 3b", "Dropout 0.9 gives Confusion", "Confusion cells in the dropout 0.9 "
-          "panel", ">", 0.0, _panel_phase_count("dropout", 0.9, "Confusion"), grids=("dropout",)),
+    Claim(
+        "coexistence",
+        "Fig 1a",
+        "Without regularization the network memorizes the corrupted labels and still generalizes (Coexistence)",
+        "R1 (wd 0): min(test accuracy, corrupted-subset accuracy)",
+        ">=",
+        0.9,
+        _min_test_corrupted("r1_wd0"),
+        runs=("r1_wd0",),
+    ),
+    Claim(
+        "partial_inversion",
+        "Fig 1b",
+        "Weight decay 5 forgets part of the corrupted labels while generalizing (Partial Inversion)",
+        "R2 (wd 5): phase",
+        "==",
+        "Partial Inversion",
+        _phase("r2_wd5"),
+        runs=("r2_wd5",),
+    ),
+    Claim(
+        "full_inversion_forgets",
+        "Fig 1c",
+        "Weight decay 15 ignores the corrupted labels (Full Inversion)",
+        "R3 (wd 15): corrupted-subset accuracy",
+        "<=",
+        0.1,
+        _summary("r3_wd15", "corrupted_acc"),
+        runs=("r3_wd15",),
+    ),
+    Claim(
+        "full_inversion_generalizes",
+        "Fig 1c",
+        "... and still generalizes",
+        "R3 (wd 15): test accuracy",
+        ">=",
+        0.9,
+        _summary("r3_wd15", "test_acc"),
+        runs=("r3_wd15",),
+    ),
+    Claim(
+        "two_stage_memorize",
+        "Fig 1c",
+        "Two-stage dynamics: training accuracy first reaches about 100 %",
+        "R3 (wd 15): maximum training accuracy during training",
+        ">=",
+        0.95,
+        _summary("r3_wd15", "max_train_acc"),
+        runs=("r3_wd15",),
+    ),
+    Claim(
+        "two_stage_plateau",
+        "Fig 1c",
+        "... then falls to the plateau 100(1 - xi + xi/p) %",
+        "R3 (wd 15): |final train accuracy - (1 - xi + xi/p)|",
+        "<=",
+        0.03,
+        _plateau_gap("r3_wd15"),
+        runs=("r3_wd15",),
+    ),
+    Claim(
+        "ipr_starts_low",
+        "Fig 2",
+        "At initialization the neurons are not periodic (IPR about 2/49)",
+        "R4 (clean, wd 5): mean IPR after the first step",
+        "<=",
+        0.1,
+        _ipr_mean_at("r4_clean", 0),
+        runs=("r4_clean",),
+    ),
+    Claim(
+        "ipr_rises_with_grokking",
+        "Fig 2",
+        "Generalization comes with periodic (high-IPR) neurons",
+        "R4 (clean, wd 5): final mean IPR",
+        ">=",
+        0.5,
+        _ipr_mean_at("r4_clean", -1),
+        runs=("r4_clean",),
+    ),
+    Claim(
+        "ipr_rises_with_wd",
+        "Fig 4a",
+        "More weight decay moves neurons from the low-IPR (memorizing) to the high-IPR (generalizing) mode",
+        "smallest rise of the median neuron IPR from wd 0 to 5 to 15 (R1-R3)",
+        ">",
+        0.0,
+        _ipr_median_steps("r1_wd0", "r2_wd5", "r3_wd15"),
+        runs=("r1_wd0", "r2_wd5", "r3_wd15"),
+    ),
+    Claim(
+        "ipr_rises_with_dropout",
+        "Fig 4b",
+        "So does dropout",
+        "smallest rise of the median neuron IPR from dropout 0 to 0.3 to 0.6 (R1, R6, R7)",
+        ">",
+        0.0,
+        _ipr_median_steps("r1_wd0", "r6_dp03", "r7_dp06"),
+        runs=("r1_wd0", "r6_dp03", "r7_dp06"),
+    ),
+    Claim(
+        "batchnorm_gamma_ipr",
+        "Fig 5c",
+        "BatchNorm down-weights the memorizing (low-IPR) neurons: |gamma_k| grows with IPR_k",
+        "R9 (BatchNorm): Spearman correlation of |gamma_k| and IPR_k",
+        ">",
+        0.3,
+        _gamma_ipr("r9_bn_a065"),
+        runs=("r9_bn_a065",),
+    ),
+    Claim(
+        "prune_low_ipr",
+        "Fig 6",
+        "Pruning low-IPR neurons removes memorization while generalization stays",
+        "R1: lowest corrupted-subset accuracy, lowest-IPR first, while test accuracy >= 0.9 (1 if it never is)",
+        "<=",
+        0.2,
+        _low_pruning_corrupted("r1_wd0", 0.9),
+        runs=("r1_wd0",),
+        pruning=("r1_wd0",),
+    ),
+    Claim(
+        "prune_high_ipr",
+        "Fig 6",
+        "Pruning high-IPR neurons destroys generalization while memorization survives",
+        "R1: corrupted-subset accuracy when test accuracy first drops below 0.5, highest-IPR first",
+        ">=",
+        0.8,
+        _high_pruning_corrupted("r1_wd0", 0.5),
+        runs=("r1_wd0",),
+        pruning=("r1_wd0",),
+    ),
+    Claim(
+        "forgetting",
+        "Fig 8",
+        "Weight decay 20: the network generalizes, then forgets everything",
+        "R5 (wd 20): phase",
+        "==",
+        "Forgetting",
+        _phase("r5_wd20"),
+        runs=("r5_wd20",),
+    ),
+    Claim(
+        "forgetting_norms",
+        "Fig 8b",
+        "... as the weight norms decay to zero",
+        "R5 (wd 20): final / maximum Frobenius norm of W",
+        "<=",
+        0.1,
+        _norm_ratio("r5_wd20"),
+        runs=("r5_wd20",),
+    ),
+    Claim(
+        "dropout_inverts",
+        "Fig 19",
+        "Dropout 0.6 ignores the corrupted labels and generalizes",
+        "R7 (dropout 0.6): phase",
+        "==",
+        "Full Inversion",
+        _phase("r7_dp06"),
+        runs=("r7_dp06",),
+    ),
+    Claim(
+        "dropout_confusion",
+        "Fig 19",
+        "Dropout 0.9 prevents learning (Confusion)",
+        "R8 (dropout 0.9): phase",
+        "==",
+        "Confusion",
+        _phase("r8_dp09"),
+        runs=("r8_dp09",),
+    ),
+    Claim(
+        "logits_coexistence",
+        "Fig 23",
+        "Coexistence: the corrupted label's logit is above the true one",
+        "R1: fraction of the first 4 corrupted examples with corrupted logit > true logit",
+        ">=",
+        0.75,
+        _logit_order("r1_wd0", 4, True),
+        runs=("r1_wd0",),
+    ),
+    Claim(
+        "logits_full_inversion",
+        "Fig 23",
+        "Full Inversion: the corrupted label's logit is suppressed",
+        "R3: fraction of the first 4 corrupted examples with corrupted logit < true logit",
+        ">=",
+        1.0,
+        _logit_order("r3_wd15", 4, False),
+        runs=("r3_wd15",),
+    ),
+    Claim(
+        "width_generalizes",
+        "Fig 32",
+        "The width-sweep networks (alpha 0.5, xi 0.35, wd 1) generalize",
+        "smallest fraction of seeds, over widths, meeting the retention criterion before pruning",
+        ">=",
+        0.75,
+        _width_generalized,
+        width_sweep=True,
+    ),
+    Claim(
+        "width_required_sublinear",
+        "Fig 32a",
+        "The neurons required to keep generalizing grow sub-linearly with width",
+        "log-log slope of mean required neurons against width",
+        "<",
+        0.9,
+        _width_slope,
+        width_sweep=True,
+    ),
+    Claim(
+        "width_prunable_grows",
+        "Fig 32b",
+        "So the prunable percentage of low-IPR neurons grows with width",
+        "Spearman correlation of width and mean prunable percentage",
+        ">=",
+        0.6,
+        _width_prunable_trend,
+        width_sweep=True,
+    ),
+    Claim(
+        "all_phases",
+        "Fig 3",
+        "Regularization produces six phases",
+        "distinct phases in the weight-decay and dropout grids",
+        "==",
+        6.0,
+        _grid_phases("wd", "dropout"),
+        grids=("wd", "dropout"),
+    ),
+    Claim(
+        "memorization_corner",
+        "Fig 3a",
+        "Little data and much corruption give Memorization",
+        "wd 0 panel: phase at the smallest alpha and largest xi",
+        "==",
+        "Memorization",
+        _corner_phase("wd", 0),
+        grids=("wd",),
+    ),
+    Claim(
+        "wd_opens_inversion",
+        "Fig 3a",
+        "Weight decay opens a Full-Inversion region",
+        "Full-Inversion cells at wd 15 minus at wd 0",
+        ">",
+        0.0,
+        _panel_phase_gain("wd", 0, 15, "Full Inversion"),
+        grids=("wd",),
+    ),
+    Claim(
+        "wd20_forgetting",
+        "Fig 3a",
+        "Weight decay 20 gives Forgetting",
+        "Forgetting cells in the wd 20 panel",
+        ">",
+        0.0,
+        _panel_phase_count("wd", 20, "Forgetting"),
+        grids=("wd",),
+    ),
+    Claim(
+        "dropout_09_confusion",
+        "Fig 3b",
+        "Dropout 0.9 gives Confusion",
+        "Confusion cells in the dropout 0.9 panel",
+        ">",
+        0.0,
+        _panel_phase_count("dropout", 0.9, "Confusion"),
+        grids=("dropout",),
+    ),
 )
 
 
@@ -322,8 +540,16 @@ def evaluate(results: Results, claims=CLAIMS, thresholds: dict | None = None) ->
     rows = []
     for c in claims:
         threshold = (thresholds or {}).get(c.id, c.threshold)
-        row = {"id": c.id, "figure": c.figure, "claim": c.claim, "metric": c.metric, "op": c.op,
-               "threshold": threshold, "value": None, "passed": False}
+        row = {
+            "id": c.id,
+            "figure": c.figure,
+            "claim": c.claim,
+            "metric": c.metric,
+            "op": c.op,
+            "threshold": threshold,
+            "value": None,
+            "passed": False,
+        }
         try:
             value = c.measure(results)
         except (FileNotFoundError, KeyError, IndexError) as err:
@@ -350,9 +576,14 @@ def _cell(text) -> str:
 
 def to_markdown(rows: list[dict], preset: str = "") -> str:
     n_pass = sum(r["passed"] for r in rows)
-    lines = [f"# Claims report{f' ({preset} preset)' if preset else ''}", "",
-             f"{n_pass} of {len(rows)} claims pass.", "",
-             "| figure | claim | measured | value | test | result |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Claims report{f' ({preset} preset)' if preset else ''}",
+        "",
+        f"{n_pass} of {len(rows)} claims pass.",
+        "",
+        "| figure | claim | measured | value | test | result |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         result = "PASS" if r["passed"] else "**FAIL**" + (f" ({r['error']})" if r.get("error") else "")
         cells = (r["figure"], r["claim"], r["metric"], _fmt(r["value"]), f"{r['op']} {_fmt(r['threshold'])}", result)
