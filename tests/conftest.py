@@ -18,6 +18,19 @@ def deep_merge(base, over):
     return out
 
 
+def table2_phase(train, test, xi, max_test):
+    """The expected phase, independent of ``grokking.phases``: PAPER.md A10's ordered decision list
+    written out (fractions, ">=" inclusive, first match wins)."""
+    rows = (
+        ("Coexistence", test >= 0.9 and train >= 0.9),
+        ("Partial Inversion", test >= 0.9 and train >= round(1.05 - xi, 10)),
+        ("Full Inversion", test >= 0.9),
+        ("Memorization", train >= 0.9),
+        ("Forgetting", max_test >= 0.9),
+    )
+    return next((name for name, hit in rows if hit), "Confusion")
+
+
 @pytest.fixture(scope="session")
 def repo_root():
     return ROOT

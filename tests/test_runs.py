@@ -5,24 +5,13 @@ import json
 import numpy as np
 import pytest
 import yaml
+from conftest import table2_phase
 
 from grokking import load_run
 from grokking.data import Universe
 from grokking.experiments.runs import run_and_save
 from grokking.experiments.specs import resolve_run
 from grokking.results import write_npz
-
-
-def table2_phase(train, test, xi, max_test):
-    """PAPER.md A10's ordered decision list written out (fractions, ">=" inclusive, first match wins)."""
-    rows = (
-        ("Coexistence", test >= 0.9 and train >= 0.9),
-        ("Partial Inversion", test >= 0.9 and train >= round(1.05 - xi, 10)),
-        ("Full Inversion", test >= 0.9),
-        ("Memorization", train >= 0.9),
-        ("Forgetting", max_test >= 0.9),
-    )
-    return next((name for name, hit in rows if hit), "Confusion")
 
 
 def tiny_spec(**over):

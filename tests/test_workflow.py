@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import deep_merge
+from conftest import deep_merge, table2_phase
 
 from grokking import load_run
 from grokking.data import train_size
@@ -21,18 +21,6 @@ from grokking.experiments.specs import resolve_run
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 COPY = ("Snakefile", "workflow", "config", "src", "profiles")
-
-
-def table2_phase(train, test, xi, max_test):
-    """PAPER.md A10's ordered decision list written out (fractions, ">=" inclusive, first match wins)."""
-    rows = (
-        ("Coexistence", test >= 0.9 and train >= 0.9),
-        ("Partial Inversion", test >= 0.9 and train >= round(1.05 - xi, 10)),
-        ("Full Inversion", test >= 0.9),
-        ("Memorization", train >= 0.9),
-        ("Forgetting", max_test >= 0.9),
-    )
-    return next((name for name, hit in rows if hit), "Confusion")
 
 
 def job_counts(output: str) -> dict:
