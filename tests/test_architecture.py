@@ -151,14 +151,19 @@ def test_the_family_registry_is_the_schema_enum(repo_root):
 
 
 def test_derived_code_inputs_separate_training_from_plotting():
-    from grokking.codedeps import code_files
+    from grokking.codedeps import code_files, command_modules
 
-    runs = code_files("grokking.experiments.runs")
-    for f in ("engine/loop.py", "engine/adamw.py", "models/mlp2.py", "models/mlp2_grads.py", "data/modular.py"):
+    runs = code_files(command="train-run")
+    expected = ("cli.py", "engine/loop.py", "engine/adamw.py", "models/mlp2.py", "models/mlp2_grads.py")
+    for f in expected:
         assert str(PKG / f) in runs, f  # mlp2 is reached only through the registry's string
+    assert str(PKG / "data" / "modular.py") in runs
     assert str(PKG / "report" / "plotting.py") not in runs  # editing a plot never retrains
+    assert str(PKG / "results.py") in code_files(command="dataset")  # imported by the command itself
     nb = code_files(notebook=Path(__file__).resolve().parents[1] / "workflow" / "notebooks" / "phase_diagrams.ipynb")
     assert str(PKG / "report" / "plotting.py") in nb and str(PKG / "cli.py") not in nb
+    with pytest.raises(ValueError, match="no command function cmd_train_everything"):
+        command_modules("train-everything")
 
 
 JOB = """
@@ -178,7 +183,7 @@ print(json.dumps(sorted(m for m in sys.modules if m.startswith("grokking"))))
 def test_derived_code_inputs_cover_every_module_a_job_loads(module, tmp_path):
     """Run a tiny job in a fresh interpreter: every grokking module it loaded is among the rule's code
     inputs (so editing any of them reruns the job)."""
-    from grokking.codedeps import closure
+    from grokking.codedeps import closure, command_modules
 
     spec = {
         "model": "mlp2",
@@ -223,3 +228,5 @@ def test_derived_code_inputs_cover_every_module_a_job_loads(module, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     loaded = set(json.loads(res.stdout.strip().splitlines()[-1]))
     assert loaded - set(closure(f"grokking.experiments.{module}")) == set()
+    command = {"runs": "train-run", "grids": "train-chunk", "widths": "width-job"}[module]
+    assert f"grokking.experiments.{module}" in command_modules(command)

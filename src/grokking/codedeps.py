@@ -80,14 +80,24 @@ def notebook_modules(path) -> set[str]:
 ENTRY_POINTS = ("grokking.__main__", "grokking.cli")  # what ``python -m grokking <command>`` runs first
 
 
-def code_files(*modules: str, notebook=None, root=None) -> list[str]:
-    """The source files of the closure of ``modules`` (and of a notebook's imports), relative to ``root``.
+def command_modules(command: str) -> set[str]:
+    """The ``grokking`` modules that ``python -m grokking <command>`` imports: those of the function
+    ``cmd_<command>`` in ``cli.py`` (each command imports what it needs inside its function)."""
+    name = "cmd_" + command.replace("-", "_")
+    tree = ast.parse(_module_file("grokking.cli").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            return _imports_in(ast.unparse(node), "grokking.cli", False)
+    raise ValueError(f"grokking.cli has no command function {name}")
 
-    With ``modules``, the command-line entry points are included as files: ``cli`` imports each
-    command's module lazily, inside the command, so only the closure of the module a rule names runs.
-    """
-    names = set(ENTRY_POINTS) if modules else set()
-    for m in list(modules) + sorted(notebook_modules(notebook) if notebook else ()):
+
+def code_files(*modules: str, command=None, notebook=None, root=None) -> list[str]:
+    """The source files of the closure of ``modules``, of a ``cli`` command, and of a notebook's
+    imports, relative to ``root``. With a command, the entry points themselves are included as files
+    (``cli`` imports each command's modules lazily, inside the command, so only those run)."""
+    names = set(ENTRY_POINTS) if command else set()
+    extra = sorted(command_modules(command)) if command else []
+    for m in list(modules) + extra + sorted(notebook_modules(notebook) if notebook else ()):
         names |= set(closure(m))
     files = sorted({_module_file(m) for m in names})
     return [str(f.relative_to(Path(root).resolve())) if root else str(f) for f in files]

@@ -6,7 +6,7 @@ rule prune_run:
     input:
         run=lambda w: L.run_files(w.run),
         data=run_dataset,
-        code=code("grokking.experiments.pruning"),
+        code=code("prune-run"),
     output:
         L.pruning("{run}"),
     log:
@@ -33,7 +33,7 @@ rule train_width_job:
     """Fig 32: the seeds of one width trained as one stacked model, each pruned lowest-IPR first."""
     input:
         data=lambda w: L.dataset_of(WIDTH_JOBS[w.job]["spec"]),
-        code=code("grokking.experiments.widths"),
+        code=code("width-job"),
     output:
         L.width_job("{job}"),
     log:
@@ -62,7 +62,7 @@ rule merge_width_sweep:
     """Fig 32 summary: prunable and required neurons per (width, seed) under the retention criterion."""
     input:
         jobs=[L.width_job(job) for job in sorted(WIDTH_JOBS)],
-        code=code("grokking.experiments.widths"),
+        code=code("merge-width-sweep"),
     output:
         npz=L.width_sweep(".npz"),
         csv=L.width_sweep(".csv"),
@@ -79,7 +79,7 @@ rule merge_width_sweep:
 rule tables:
     """The paper's Tables 1 and 2 (Markdown and LaTeX), Table 2 from the phase rules in use."""
     input:
-        code=code("grokking.report.tables"),
+        code=code("tables"),
     output:
         [L.table(name) for name in TABLE_FILES],
     log:
@@ -96,7 +96,7 @@ rule claims:
     """The claims report: each claim of the paper as a measured value against a threshold."""
     input:
         results=claim_inputs,
-        code=code("grokking.report.claims"),
+        code=code("claims"),
     output:
         json=L.claims_json(),
         md=L.claims_md(),

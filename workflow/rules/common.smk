@@ -44,10 +44,10 @@ FIGS = sorted(config["figures"])
 CAPTIONS = figure_catalog.captions()
 
 
-def code(*modules, notebook=None):
-    """The library files that a job executes (the import closure of its module or notebook). Editing
-    any of them reruns the job, editing anything else does not (src/grokking/codedeps.py)."""
-    return codedeps.code_files(*modules, notebook=notebook, root=ROOT)
+def code(command=None, notebook=None):
+    """The library files that a job executes: the import closure of its `python -m grokking` command or
+    its notebook. Editing any of them reruns the job, editing anything else does not (codedeps.py)."""
+    return codedeps.code_files(command=command, notebook=notebook, root=ROOT)
 
 
 def one_of(names, empty):

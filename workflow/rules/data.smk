@@ -1,7 +1,7 @@
 rule dataset:
     """The shuffled pair universe and its random-label stream; every (alpha, xi) cell is a prefix."""
     input:
-        code=code("grokking.data"),
+        code=code("dataset"),
     output:
         L.dataset("{operation}", "{p}"),
     log:

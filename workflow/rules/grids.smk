@@ -5,7 +5,7 @@ rule train_grid_chunk:
     """One chunk of grid cells (same alpha and shared settings) trained as one stacked model."""
     input:
         data=lambda w: L.dataset_of(CHUNKS[w.chunk]["stack"]),
-        code=code("grokking.experiments.grids"),
+        code=code("train-chunk"),
     output:
         L.chunk("{chunk}"),
     log:
@@ -37,7 +37,7 @@ rule merge_grid:
     """All chunks of a grid -> grids/{grid}.npz (arrays [panel, xi, alpha]) and a tidy grids/{grid}.csv."""
     input:
         chunks=lambda w: [L.chunk(c) for c in GRID_CHUNKS[w.grid]],
-        code=code("grokking.experiments.grids"),
+        code=code("merge-grid"),
     output:
         npz=L.grid("{grid}"),
         csv=L.grid("{grid}", ".csv"),

@@ -2,7 +2,7 @@ rule train_run:
     """One named run of config `runs` (K = 1 through the batched engine)."""
     input:
         data=run_dataset,
-        code=code("grokking.experiments.runs"),
+        code=code("train-run"),
     output:
         **{Path(f).stem + "_" + Path(f).suffix[1:]: L.run_file("{run}", f) for f in RUN_FILES},
     log:
