@@ -1,7 +1,8 @@
 """AdamW for stacked parameters, exactly ``torch.optim.AdamW`` (amsgrad off, not maximizing).
 
 Decoupled decay first (``w *= 1 - lr * wd``, PAPER.md A5: wd 5 at lr 0.01 scales by 0.95 per step),
-then the bias-corrected Adam update; learning rate and weight decay per model.
+then the bias-corrected Adam update; learning rate and weight decay per model. Parameters named in
+``no_decay`` are not decayed (the paper decays every parameter; an option for the Transformer).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def _as_per_model(values, K, device, view_dims):
 class AdamW:
     """``torch.optim.AdamW`` (amsgrad off, non-maximize) for stacked parameters, per-model lr and wd."""
 
-    def __init__(self, params: dict, lr, weight_decay, betas, eps):
+    def __init__(self, params: dict, lr, weight_decay, betas, eps, no_decay=()):
         self.params = params
         K = next(iter(params.values())).shape[0]
         self.lr = [float(x) for x in lr]
@@ -31,10 +32,14 @@ class AdamW:
         self.state = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in params.items()}
         dev = next(iter(params.values())).device
         self._lr = {k: _as_per_model(self.lr, K, dev, v.dim() - 1) for k, v in params.items()}
+        unknown = sorted(set(no_decay) - set(params))
+        if unknown:
+            raise ValueError(f"no_decay: {unknown} are not parameters of the model; its parameters: {sorted(params)}")
         self._decay = {
             k: _as_per_model([1 - a * b for a, b in zip(self.lr, self.wd, strict=True)], K, dev, v.dim() - 1)
             for k, v in params.items()
         }
+        self._decay.update({k: 1.0 for k in no_decay})
 
     @torch.no_grad()
     def step(self):

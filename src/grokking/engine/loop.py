@@ -40,6 +40,7 @@ class StackSettings:
     log_steps: tuple = ()
     ipr_mode: str = "rfft"
     record_neuron_ipr: bool = False
+    no_decay: tuple = ()  # parameter names AdamW does not decay (default: every parameter is decayed)
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,12 @@ def _train_stack(split, settings, models, dev, progress, desc) -> TrainResult:
     params = {k: v.to(dev, copy=True).requires_grad_(not manual) for k, v in init_params.items()}
     buffers = {k: v.to(dev) for k, v in _stack([b for _, b in inits]).items()}
     opt = AdamW(
-        params, [ms.lr for ms in models], [ms.weight_decay for ms in models], tuple(settings.betas), settings.eps
+        params,
+        [ms.lr for ms in models],
+        [ms.weight_decay for ms in models],
+        tuple(settings.betas),
+        settings.eps,
+        settings.no_decay,
     )
     order = BatchOrder(models, split.n_train, settings.batch_size, dev) if settings.batch_size else None
     curves, neuron_curve = {}, [] if settings.record_neuron_ipr else None

@@ -9,6 +9,8 @@ import importlib
 
 FAMILIES = {
     "mlp2": "grokking.models.mlp2",  # the paper's 2-layer MLP (Eq. 1) and its variants
+    "transformer": "grokking.models.transformer",  # the encoder-only Transformer of A3 (g)
+    "deep_mlp": "grokking.models.deep_mlp",  # ReLU MLPs of any depth: A3 (f) (3 layers), (h) (MNIST)
 }
 
 
