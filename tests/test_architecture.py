@@ -76,6 +76,8 @@ LAYERS = [
         "grokking.models.mlp2",
         "grokking.models.mlp2_gather",
         "grokking.models.mlp2_grads",
+        "grokking.models.transformer",
+        "grokking.models.deep_mlp",
         "grokking.engine",
         "grokking.engine.adamw",
         "grokking.engine.dropout",
@@ -146,8 +148,8 @@ def test_the_family_registry_is_the_schema_enum(repo_root):
         for attr in ("Shape", "init", "forward", "weight_norms", "neuron_ipr", "ipr_components"):
             assert callable(getattr(family, attr)), (name, attr)
         assert family.Shape.family == name
-    with pytest.raises(ValueError, match="model: 'transformer' is not one of"):
-        get_family("transformer")
+    with pytest.raises(ValueError, match="model: 'cnn' is not one of"):
+        get_family("cnn")
 
 
 def test_derived_code_inputs_separate_training_from_plotting():
@@ -179,38 +181,19 @@ print(json.dumps(sorted(m for m in sys.modules if m.startswith("grokking"))))
 """
 
 
-@pytest.mark.parametrize("module", ["runs", "grids", "widths"])
-def test_derived_code_inputs_cover_every_module_a_job_loads(module, tmp_path):
+@pytest.mark.parametrize(
+    "module, model",
+    [("runs", "mlp2"), ("grids", "mlp2"), ("widths", "mlp2"), ("runs", "transformer"), ("grids", "deep_mlp")],
+)
+def test_derived_code_inputs_cover_every_module_a_job_loads(module, model, tmp_path, repo_root):
     """Run a tiny job in a fresh interpreter: every grokking module it loaded is among the rule's code
     inputs (so editing any of them reruns the job)."""
     from grokking.codedeps import closure, command_modules
+    from grokking.experiments.specs import resolve
 
-    spec = {
-        "model": "mlp2",
-        "operation": "add",
-        "p": 11,
-        "train_fraction": 0.6,
-        "corruption": 0.2,
-        "width": 8,
-        "activation": "quadratic",
-        "norm": "none",
-        "dropout": 0.0,
-        "loss": "mse",
-        "lr": 0.01,
-        "betas": [0.9, 0.98],
-        "eps": 1e-8,
-        "weight_decay": 1.0,
-        "batch_size": "full",
-        "steps": 3,
-        "seed": 1,
-        "init_scale": None,
-        "log_every": 1,
-        "record_neuron_ipr": True,
-        "pair_seed": 420,
-        "label_seed": 0,
-        "ipr_mode": "rfft",
-        "name": "tiny",
-    }
+    config = yaml.safe_load(open(repo_root / "config" / "config.yaml"))
+    tiny = {"p": 11, "train_fraction": 0.6, "corruption": 0.2, "width": 8, "d_model": 8, "weight_decay": 1.0}
+    spec = dict(resolve(config, tiny, {"model": model, "steps": 3, "log_every": 1}), name="tiny")
     data, out = tmp_path / "d.npz", tmp_path / "out"
     call = {
         "runs": f"job.run_and_save(spec, {str(data)!r}, {str(out)!r}, device='cpu', progress=False)",

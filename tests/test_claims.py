@@ -48,7 +48,29 @@ def fake_run(
     )
     if logits is not None:
         run.logits = logits
+    run.ipr = lambda component="neuron_ipr", init=False: run.checkpoint[component].numpy()
     return run
+
+
+class ArchRun:
+    """A Transformer / deep-MLP run as the claims read it: IPR components (final and initial),
+    parameters (BatchNorm weights) and the depth."""
+
+    def __init__(self, final: dict, init: dict | None = None, params: dict | None = None, depth: int = 3):
+        self.final, self.init = final, init or {}
+        self.params = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in (params or {}).items()}
+        self.spec = {"depth": depth}
+
+    def ipr(self, component="neuron_ipr", *, init=False):
+        return np.asarray((self.init if init else self.final)[component], dtype=float)
+
+
+def embed(scale, init_scale=None):
+    """A Transformer run whose embedding IPRs are IPR * scale (median 0.475 scale)."""
+    return ArchRun({"ipr_embed": IPR * scale}, None if init_scale is None else {"ipr_embed": IPR * init_scale})
+
+
+SPEARMAN_ZERO = [4, 1, 7, 2, 5, 0, 6, 3]  # against ranks 0..7: sum of squared rank gaps 84 = n(n^2 - 1)/6
 
 
 class FakeResults:
@@ -186,9 +208,46 @@ def good():
             "r8_dp09": fake_run(0.3, 0.05, 0.01, "Confusion"),
             # all gammas negative: |gamma| grows with IPR, gamma itself falls
             "r9_bn_a065": fake_run(0.9, 1.0, 0.6, "Coexistence", ipr=IPR, gamma=-(IPR * 2 + 0.1)),
+            "t_wd50": embed(0.2, init_scale=0.1),
+            "t_wd10": embed(0.15),
+            "t_h8_l1": embed(0.3),
+            "t_h4_l2": embed(0.2),
+            "t_h8_l2": embed(0.3),
+            "t_h4_l4": embed(0.25),
+            "t_h8_l4": embed(0.4),
+            "t_h4_l4_tied": embed(0.12),
+            "t_h8_l4_tied": embed(0.3),
+            "m_wd_low": ArchRun({"ipr_out": IPR * 0.5}),
+            "m_lazy": ArchRun({"ipr_out": IPR * 0.8}),
+            "m_bn": ArchRun(
+                {"ipr_in": IPR, "ipr_out": IPR}, params={"bn1_weight": SPEARMAN_ZERO, "bn2_weight": -(IPR * 2 + 0.1)}
+            ),
         },
         # panels out of order, so that a panel is found by its value, not its index
         grids={
+            "transformer_wd": grid_with(
+                [
+                    [["Full Inversion", "Full Inversion"], ["Confusion", "Full Inversion"]],
+                    [["Coexistence", "Memorization"], ["Coexistence", "Full Inversion"]],
+                ],
+                [50, 10],
+            ),
+            "mlp3_wd": grid_with(
+                [
+                    [["Coexistence", "Memorization"], ["Coexistence", "Full Inversion"]],
+                    [["Full Inversion", "Full Inversion"], ["Full Inversion", "Full Inversion"]],
+                ],
+                [10, 50],
+            ),
+            "transformer_dropout": grid_with(
+                [
+                    [["Confusion", "Confusion"], ["Confusion", "Confusion"]],
+                    [["Confusion", "Coexistence"], ["Coexistence", "Coexistence"]],
+                    [["Confusion", "Confusion"], ["Confusion", "Coexistence"]],
+                    [["Coexistence", "Coexistence"], ["Coexistence", "Coexistence"]],
+                ],
+                [0.5, 0.1, 0.3, 0],
+            ),
             "wd": grid_with(
                 [
                     [["Full Inversion", "Full Inversion"], ["Coexistence", "Full Inversion"]],
@@ -240,8 +299,44 @@ def bad():
             "r8_dp09": fake_run(0.3, 0.05, 0.01, "Forgetting"),
             # all gammas negative: gamma grows with IPR, |gamma| falls
             "r9_bn_a065": fake_run(0.9, 1.0, 0.6, "Coexistence", ipr=IPR, gamma=IPR - 1.0),
+            "t_wd50": embed(0.8, init_scale=0.9),
+            "t_wd10": embed(1.0),
+            "t_h8_l1": embed(1.1),
+            "t_h4_l2": embed(0.2),
+            "t_h8_l2": embed(0.15),
+            "t_h4_l4": embed(0.25),
+            "t_h8_l4": embed(0.4),
+            "t_h4_l4_tied": embed(0.12),
+            "t_h8_l4_tied": embed(0.5),
+            "m_wd_low": ArchRun({"ipr_out": IPR * 0.8}),
+            "m_lazy": ArchRun({"ipr_out": IPR * 0.5}),
+            "m_bn": ArchRun({"ipr_in": IPR, "ipr_out": IPR}, params={"bn1_weight": IPR, "bn2_weight": IPR - 1.0}),
         },
         grids={
+            # a Full-Inversion cell at wd 10 stays Full Inversion at wd 50: not a move
+            "transformer_wd": grid_with(
+                [
+                    [["Coexistence", "Full Inversion"], ["Memorization", "Confusion"]],
+                    [["Coexistence", "Full Inversion"], ["Memorization", "Memorization"]],
+                ],
+                [50, 10],
+            ),
+            "mlp3_wd": grid_with(
+                [
+                    [["Full Inversion", "Full Inversion"], ["Coexistence", "Coexistence"]],
+                    [["Coexistence", "Full Inversion"], ["Confusion", "Confusion"]],
+                ],
+                [10, 50],
+            ),
+            "transformer_dropout": grid_with(
+                [
+                    [["Confusion", "Confusion"], ["Confusion", "Confusion"]],
+                    [["Confusion", "Confusion"], ["Coexistence", "Coexistence"]],
+                    [["Confusion", "Confusion"], ["Coexistence", "Coexistence"]],
+                    [["Coexistence", "Coexistence"], ["Coexistence", "Coexistence"]],
+                ],
+                [0.5, 0.1, 0.3, 0],
+            ),
             "wd": grid_with(
                 [
                     [["Coexistence", "Coexistence"], ["Memorization", "Memorization"]],
@@ -297,6 +392,17 @@ GOOD_VALUES = {
     "wd_opens_inversion": 2.0,  # 3 Full-Inversion cells at wd 15, 1 at wd 0
     "wd20_forgetting": 4.0,
     "dropout_09_confusion": 3.0,
+    "transformer_wd_inverts": 2.0,  # Coexistence -> FI and Memorization -> FI; Coexistence -> Confusion is not
+    "transformer_ipr_far_below_mlp": 0.2,  # medians 0.095 / 0.475
+    "transformer_ipr_rises_from_init": 0.0475,  # 0.095 - 0.0475
+    "transformer_ipr_rises_with_wd": 0.02375,  # 0.095 - 0.07125
+    "mlp3_wd_inverts": 3.0,  # 4 Full-Inversion cells in the last panel, 1 in the first
+    "heads_raise_ipr": 0.0475,  # gaps 0.07125, 0.0475, 0.07125, 0.0855
+    "tying_lowers_ipr": 0.0475,  # gaps 0.06175 (4 heads), 0.0475 (8 heads)
+    "transformer_dropout_confusion": 2.0,  # min(3 at 0.3, 4 at 0.5) - 1 at 0.1
+    "lazy_output_ipr": 0.1425,  # 0.38 - 0.2375
+    "mlp3_bn_gamma_output": 1.0,  # |gamma| (not gamma) of bn2 grows with the output IPR
+    "mlp3_bn_gamma_input": 0.0,
 }
 BAD_VALUES = {
     "coexistence": 0.5,
@@ -326,6 +432,17 @@ BAD_VALUES = {
     "wd_opens_inversion": -1.0,  # 0 Full-Inversion cells at wd 15, 1 at wd 0
     "wd20_forgetting": 0.0,
     "dropout_09_confusion": 0.0,
+    "transformer_wd_inverts": 0.0,  # 1 if a cell already in Full Inversion at wd 10 counted
+    "transformer_ipr_far_below_mlp": 0.8 / 0.6,  # medians 0.38 / 0.285 (R3 is IPR * 0.6 here)
+    "transformer_ipr_rises_from_init": -0.0475,  # 0.38 - 0.4275
+    "transformer_ipr_rises_with_wd": -0.095,  # 0.38 - 0.475
+    "mlp3_wd_inverts": -1.0,  # 1 in the last panel, 2 in the first
+    "heads_raise_ipr": -0.02375,  # 2 layers: 0.07125 - 0.095 (the other pairs rise)
+    "tying_lowers_ipr": -0.0475,  # 8 heads: 0.19 - 0.2375
+    "transformer_dropout_confusion": 0.0,  # min(2, 4) - 2
+    "lazy_output_ipr": -0.1425,
+    "mlp3_bn_gamma_output": -1.0,
+    "mlp3_bn_gamma_input": 1.0,
 }
 FLIPPED = {">=": "<=", "<=": ">=", ">": "<", "<": ">"}
 

@@ -297,7 +297,7 @@ def test_figure_index_lists_every_figure_of_the_paper(config):
         assert r["rule"] == "figure"
         assert r["notebook"] == f"workflow/notebooks/{catalog.notebook_name(config, fig)}"
         assert f"`figures/<preset>/{fig}_{entry['slug']}.{{pdf,png}}`" in index
-    for fig in ("fig07", "fig12", "fig13", "fig14", "fig15", "fig16"):
+    for fig in sorted(set(rows) - set(config["figures"]) - {"table1", "table2"}):
         assert rows[fig]["rule"] is None and rows[fig]["notebook"] is None
         assert f"| Fig {int(fig[3:])} | {rows[fig]['shows']} | *not yet built* |" in index
     for table in ("table1", "table2"):

@@ -24,8 +24,9 @@ def test_paper_grids_have_the_paper_sizes_and_share_cells(paper):
     assert len(wd) == 4 * 19 * 17  # 1292 cells (PAPER.md C2, G1)
     chunks = plan(paper)
     n_unique = sum(len(c["cells"]) for c in chunks.values())
-    # 12 grids x 4 panels x 323 cells, minus the 3 zero-regularization panels shared by wd/dropout pairs
-    assert n_unique == 12 * 4 * 323 - 3 * 323
+    # 12 MLP grids x 4 panels x 323 cells, minus the 3 zero-regularization panels shared by wd/dropout
+    # pairs; then 3 seeds per cell of the Transformer (2 + 4 panels) and 3-layer MLP (2 + 2 panels) grids
+    assert n_unique == 12 * 4 * 323 - 3 * 323 + 3 * (2 + 4 + 2 + 2) * 323
     wd0 = {c["id"] for c in wd if c["panel"] == 0}
     dp0 = {c["id"] for c in grid_cells(paper, "dropout") if c["panel"] == 0}
     assert wd0 == dp0
@@ -121,7 +122,7 @@ def test_merge_places_cells_and_classifies(small):
     np.testing.assert_array_equal(g["test_acc"], g["curve_test_acc"][..., -1].astype(float))
     assert g["n_noise"][0, 1, 0] == int(0.2 * int(0.5 * 169))
     rows = (root / "dropout.csv").read_text().splitlines()
-    assert len(rows) == 1 + 12 and rows[0].startswith("grid,panel_key,panel,train_fraction,corruption,dropout")
+    assert len(rows) == 1 + 12 and rows[0].startswith("grid,panel_key,panel,train_fraction,corruption,dropout,seed")
     with np.load(root / "dropout_weights.npz") as z:
         assert any(k.endswith("/U") for k in z.files)  # (0.5, 0.2) cells keep their weights
     assert out["phase"].dtype == np.int8
@@ -202,3 +203,38 @@ def torch_equal(a, b):
     import torch
 
     return torch.equal(a, b)
+
+
+def test_seeded_grid_combines_seeds_and_shares_its_first_seed(small, paper, tmp_path):
+    """A grid with ``seeds`` trains every seed of every cell; the combined phase follows ``seed_phase``."""
+    cfg, root, data, _, paths = small
+    cfg = copy.deepcopy(cfg)
+    cfg["grids"]["wd3"] = {"panel_key": "weight_decay", "panels": [0, 2], "seeds": [1, 5, 9]}
+    cells = grid_cells(cfg, "wd3")
+    assert len(cells) == 2 * 3 * 2 * 3 and {c["spec"]["seed"] for c in cells} == {1, 5, 9}
+    # seed 1 is run_defaults' seed: those models are the very cells of the unseeded wd grid
+    assert {c["id"] for c in cells if c["spec"]["seed"] == 1} == {c["id"] for c in grid_cells(cfg, "wd")}
+    chunks = plan(cfg)
+    new = {n: ch for n, ch in chunks.items() if n not in paths}
+    for name, chunk in new.items():
+        train_chunk(chunk, data, tmp_path / f"{name}.npz", device="cpu", progress=False)
+    files = [paths.get(n, tmp_path / f"{n}.npz") for n in chunks_of_grid(cfg, "wd3", chunks)]
+    merge_grid(cfg, "wd3", files, tmp_path / "wd3.npz", tmp_path / "wd3.csv")
+    g = load_grid(tmp_path / "wd3.npz")
+    assert g["test_acc_seeds"].shape == (2, 3, 3, 2) and g["phase"].shape == (2, 3, 2)
+    np.testing.assert_allclose(g["test_acc"], g["test_acc_seeds"].mean(1), rtol=1e-6)
+    assert not np.allclose(g["test_acc_seeds"][:, 0], g["test_acc_seeds"][:, 1])  # the seeds differ
+    xi = np.asarray([0.0, 0.2, 0.4])[None, None, :, None]
+    per_seed = classify(g["train_acc_seeds"], g["test_acc_seeds"], xi, g["max_test_acc_seeds"])
+    np.testing.assert_array_equal(np.asarray(PHASES)[g["phase_seeds"]], per_seed)
+    mean = classify(g["train_acc"], g["test_acc"], xi[:, 0], g["curve_test_acc"].max(-1))
+    np.testing.assert_array_equal(np.asarray(PHASES)[g["phase"]], mean)
+    rows = (tmp_path / "wd3.csv").read_text().splitlines()
+    assert len(rows) == 1 + 36
+    # majority: the most common per-seed phase
+    cfg["grids"]["wd3"]["seed_phase"] = "majority"
+    merge_grid(cfg, "wd3", files, tmp_path / "m.npz", tmp_path / "m.csv")
+    m = load_grid(tmp_path / "m.npz")
+    for idx in np.ndindex(*m["phase"].shape):
+        votes = list(m["phase_seeds"][idx[0], :, idx[1], idx[2]])
+        assert votes.count(m["phase"][idx]) == max(votes.count(v) for v in votes)

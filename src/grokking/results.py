@@ -141,6 +141,21 @@ class Run:
     def phase(self) -> str:
         return self.summary["phase"]
 
+    def ipr(self, component: str = "neuron_ipr", *, init: bool = False) -> np.ndarray:
+        """One of the family's IPR vectors (``neuron_ipr`` or a component such as ``ipr_embed``,
+        ``ipr_in``, ``ipr_out``) of the final network, or of the initial one with ``init=True``."""
+        ck = self.checkpoint
+        if not init:
+            return ck[component].numpy()
+        from .models import get_family, shape_from_dict
+
+        family = get_family(shape_from_dict(ck["shape"]))
+        stacked = {k: v.unsqueeze(0) for k, v in ck["init_params"].items()}
+        mode = self.spec.get("ipr_mode", "rfft")
+        if component == "neuron_ipr":
+            return family.neuron_ipr(stacked, mode)[0].numpy()
+        return family.ipr_components(stacked, mode)[component][0].numpy()
+
     def logits(self, m, n) -> np.ndarray:
         """Eval-mode output logits (B, p) of the final network on the pairs (m, n)."""
         import torch

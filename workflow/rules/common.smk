@@ -65,7 +65,7 @@ def run_dataset(w):
 
 def grid_config(grid):
     """The part of the config that defines one grid (so unrelated edits do not rerun its merge)."""
-    sub = {k: config[k] for k in ("run_defaults", "data", "ipr", "phases", "grid_defaults")}
+    sub = {k: config.get(k) for k in ("run_defaults", "model_defaults", "data", "ipr", "phases", "grid_defaults")}
     sub["grids"] = {grid: config["grids"][grid]}
     return sub
 

@@ -1,10 +1,10 @@
 """Phase-diagram grids planned from the config alone (no torch: the DAG stays fast).
 
-A grid is a set of panels (one regularization value each) over an alpha x xi grid. Every cell is a
-fully resolved run spec; identical cells of different grids (e.g. weight decay 0 == dropout 0) are
-trained once. Cells that share everything but their per-model settings (corruption, weight decay,
-dropout, lr, seed) and their alpha form one stack; stacks are cut into chunks of at most
-``chunk_size`` cells, and each chunk is one training job.
+A grid is a set of panels (one regularization value each) over an alpha x xi grid, with one or more
+model seeds per cell (``seeds``). Every model is a fully resolved run spec; identical models of
+different grids (e.g. weight decay 0 == dropout 0) are trained once. Models that share everything
+but their per-model settings (corruption, weight decay, dropout, lr, seed) and their alpha form one
+stack; stacks are cut into chunks of at most ``chunk_size`` models, and each chunk is one training job.
 """
 
 from __future__ import annotations
@@ -19,15 +19,22 @@ def cell_id(spec: dict) -> str:
     return "c" + spec_hash({k: spec[k] for k in sorted(spec)}, 12)
 
 
+def grid_seeds(config: dict, grid: str) -> list:
+    """The model seeds of every cell: the grid's ``seeds`` list, else ``[None]`` (the cell's own seed)."""
+    return [int(s) for s in grid_settings(config, grid).get("seeds") or []] or [None]
+
+
 def grid_cells(config: dict, grid: str) -> list[dict]:
-    """Every cell of a grid with its position: panel index, xi index, alpha index."""
+    """Every trained model of a grid with its position: panel, xi, alpha and seed index."""
     g = grid_settings(config, grid)
     out = []
     for ip, pv in enumerate(g["panels"]):
         for ix, xi in enumerate(g["corruptions"]):
             for ia, alpha in enumerate(g["train_fractions"]):
-                spec = cell_spec(config, grid, pv, alpha, xi)
-                out.append({"panel": ip, "xi": ix, "alpha": ia, "id": cell_id(spec), "spec": spec})
+                base = cell_spec(config, grid, pv, alpha, xi)
+                for i_s, seed in enumerate(grid_seeds(config, grid)):
+                    spec = base if seed is None else dict(base, seed=seed)
+                    out.append({"panel": ip, "xi": ix, "alpha": ia, "seed": i_s, "id": cell_id(spec), "spec": spec})
     return out
 
 
@@ -59,11 +66,21 @@ def plan(config: dict) -> dict:
 
 
 def work_estimate(spec: dict, models: int = 1) -> float:
-    """Rough cost of training ``models`` networks of ``spec``: the output layer's three products,
-    3 B N p multiply-adds per model-step, in units of 10^9. Used as the Snakemake job priority, so that
-    the longest jobs start first and a 2-core build does not end on one long job running alone."""
+    """Rough cost of training ``models`` networks of ``spec`` in units of 10^9 multiply-adds per
+    example-step: the 2-layer MLP's output layer (3 B N p), the Transformer's blocks (2 tokens, 12 d^2
+    weights each, forward and backward) and head, the deep MLP's matrices. Used as the Snakemake job
+    priority, so that the longest jobs start first and a 2-core build does not end on one long job."""
     b = train_size(spec["p"], spec["train_fraction"]) if spec["batch_size"] == "full" else int(spec["batch_size"])
-    return round(3.0 * b * int(spec["width"]) * int(spec["p"]) * int(spec["steps"]) * models / 1e9, 1)
+    p, model = int(spec["p"]), spec.get("model", "mlp2")
+    if model == "transformer":
+        d = int(spec["d_model"])
+        per_example = 3 * (2 * 12 * d * d * int(spec["layers"]) + p * d)
+    elif model == "deep_mlp":
+        n = int(spec["width"])
+        per_example = 3 * (2 * n + (int(spec["depth"]) - 2) * n * n + n * p)
+    else:
+        per_example = 3 * int(spec["width"]) * p
+    return round(per_example * b * int(spec["steps"]) * models / 1e9, 1)
 
 
 def chunk_work(chunk: dict) -> float:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 
 import numpy as np
 
 from .. import phases, results
-from .gridplan import grid_cells, grid_settings
+from .gridplan import grid_cells, grid_seeds, grid_settings
 from .specs import model_settings, stack_settings
 from .summary import final_keys, summarize
 
@@ -71,57 +72,97 @@ def _load_cells(paths) -> dict:
     return cells
 
 
+def _seed_mean(curves: list) -> np.ndarray:
+    """Mean over seeds; a metric that is NaN for every seed (e.g. corrupted_acc at xi = 0) stays NaN."""
+    if len(curves) == 1:
+        return curves[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack(curves), axis=0)
+
+
+def _combine_seeds(per_seed: list[dict], xi, rules, how: str) -> dict:
+    """The summary of one cell from its seeds' curves: ``mean`` classifies the seed-averaged curves,
+    ``majority`` takes the most common per-seed phase (ties: the earliest seed's) with mean metrics."""
+    keys = per_seed[0]["curves"]
+    mean = {k: _seed_mean([d["curves"][k] for d in per_seed]) for k in keys}
+    out = summarize(mean, xi, rules)
+    if how == "majority" and len(per_seed) > 1:
+        names = [summarize(d["curves"], xi, rules)["phase"] for d in per_seed]
+        out["phase"] = max(names, key=lambda n: (names.count(n), -names.index(n)))
+    return out
+
+
 def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weights=None):
-    """Assemble a grid's cells into arrays indexed [panel, xi, alpha] plus a tidy CSV."""
+    """Assemble a grid's cells into arrays indexed [panel, xi, alpha] (seeds combined, see
+    ``seed_phase``) and [panel, seed, xi, alpha] (``*_seeds``), plus a tidy CSV with one row per model."""
     g = grid_settings(config, grid)
     cells = grid_cells(config, grid)
+    seeds = grid_seeds(config, grid)
     data = _load_cells(chunk_paths)
-    P, X, A = len(g["panels"]), len(g["corruptions"]), len(g["train_fractions"])
+    P, X, A, S = len(g["panels"]), len(g["corruptions"]), len(g["train_fractions"]), len(seeds)
     first = data[cells[0]["id"]]
     T, N = len(first["steps"]), first["neuron_ipr"].shape[0]
     curve_keys = list(first["curves"])
     summary_keys = final_keys(first["curves"]) + ["max_test_acc", "max_train_acc"]
     arr = {k: np.full((P, X, A), np.nan) for k in summary_keys}
+    per_seed = {k: np.full((P, S, X, A), np.nan) for k in summary_keys}
     phase_names = np.empty((P, X, A), dtype=object)
+    seed_phase_names = np.empty((P, S, X, A), dtype=object)
     curves = {k: np.full((P, X, A, T), np.nan, dtype=np.float32) for k in curve_keys}
-    neuron = np.full((P, X, A, N), np.nan, dtype=np.float32)
+    neuron = np.full((P, S, X, A, N), np.nan, dtype=np.float32)
     steps = np.full((P, A, T), -1, dtype=np.int64)  # minibatch panels have their own step counts
     n_noise = np.zeros((P, X, A), dtype=np.int64)
     weights = {}
+    groups = {}
     for c in cells:
         d = data[c["id"]]
-        idx = (c["panel"], c["xi"], c["alpha"])
         if len(d["steps"]) != T:
             raise ValueError(
                 f"grid {grid}: cells have different curve lengths ({len(d['steps'])} vs {T}); "
                 f"set curve_points so that every panel logs the same number of points"
             )
+        idx, sidx = (c["panel"], c["xi"], c["alpha"]), (c["panel"], c["seed"], c["xi"], c["alpha"])
+        groups.setdefault(idx, []).append(d)
         s = summarize(d["curves"], c["spec"]["corruption"], config["phases"])
+        for k in summary_keys:
+            per_seed[k][sidx] = s[k]
+        seed_phase_names[sidx] = s["phase"]
+        neuron[sidx] = d["neuron_ipr"]
+        steps[c["panel"], c["alpha"]] = d["steps"]
+        n_noise[idx] = d["n_noise"]
+        if c["seed"] == 0:  # the first seed's weights stand for the cell
+            for name, w in d["weights"].items():
+                weights[f"{c['panel']}_{c['xi']}_{c['alpha']}/{name}"] = w
+    how = g.get("seed_phase", "mean")
+    for idx, ds in groups.items():
+        s = _combine_seeds(ds, g["corruptions"][idx[1]], config["phases"], how)
         for k in summary_keys:
             arr[k][idx] = s[k]
         phase_names[idx] = s["phase"]
         for k in curve_keys:
-            curves[k][idx] = d["curves"][k]
-        neuron[idx] = d["neuron_ipr"]
-        steps[c["panel"], c["alpha"]] = d["steps"]
-        n_noise[idx] = d["n_noise"]
-        for name, w in d["weights"].items():
-            weights[f"{c['panel']}_{c['xi']}_{c['alpha']}/{name}"] = w
+            curves[k][idx] = _seed_mean([d["curves"][k] for d in ds])
     codes = np.vectorize(phases.PHASE_CODES.get)(phase_names).astype(np.int8)
+    seed_codes = np.vectorize(phases.PHASE_CODES.get)(seed_phase_names).astype(np.int8)
     out = dict(
         arr,
         phase=codes,
         n_noise=n_noise,
-        neuron_ipr=neuron,
+        neuron_ipr=neuron[:, 0],
         steps=steps,
         panels=np.asarray(g["panels"], dtype=float),
         panel_key=np.asarray(g["panel_key"]),
         train_fractions=np.asarray(g["train_fractions"], dtype=float),
         corruptions=np.asarray(g["corruptions"], dtype=float),
+        seeds=np.asarray([-1 if s is None else s for s in seeds]),
+        seed_phase=np.asarray(how),
+        phase_seeds=seed_codes,
+        neuron_ipr_seeds=neuron,
         phase_names=np.asarray(phases.PHASES),
         grid=np.asarray(grid),
         settings=np.asarray(json.dumps(g, sort_keys=True, default=str)),
         code_version=np.asarray(results.code_version()),
+        **{f"{k}_seeds": v for k, v in per_seed.items()},
         **{f"curve_{k}": v for k, v in curves.items()},
     )
     results.write_npz(out_npz, **out)
@@ -132,30 +173,19 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
     finals = final_keys(first["curves"])
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(
-        ["grid", "panel_key", "panel", "train_fraction", "corruption", g["panel_key"]]
+        ["grid", "panel_key", "panel", "train_fraction", "corruption", g["panel_key"], "seed"]
         + finals
-        + ["max_test_acc", "max_train_acc", "n_noise", "phase", "cell_id"]
+        + ["max_test_acc", "max_train_acc", "n_noise", "phase", "cell_phase", "cell_id"]
     )
     for c in cells:
-        idx = (c["panel"], c["xi"], c["alpha"])
+        idx, sidx = (c["panel"], c["xi"], c["alpha"]), (c["panel"], c["seed"], c["xi"], c["alpha"])
         spec = c["spec"]
         w.writerow(
-            [
-                grid,
-                g["panel_key"],
-                g["panels"][c["panel"]],
-                spec["train_fraction"],
-                spec["corruption"],
-                spec[g["panel_key"]],
-            ]
-            + [f"{arr[k][idx]:.6g}" for k in finals]
-            + [
-                f"{arr['max_test_acc'][idx]:.6g}",
-                f"{arr['max_train_acc'][idx]:.6g}",
-                int(n_noise[idx]),
-                phases.PHASES[codes[idx]],
-                c["id"],
-            ]
+            [grid, g["panel_key"], g["panels"][c["panel"]], spec["train_fraction"], spec["corruption"]]
+            + [spec[g["panel_key"]], spec["seed"]]
+            + [f"{per_seed[k][sidx]:.6g}" for k in finals]
+            + [f"{per_seed['max_test_acc'][sidx]:.6g}", f"{per_seed['max_train_acc'][sidx]:.6g}", int(n_noise[idx])]
+            + [phases.PHASES[seed_codes[sidx]], phases.PHASES[codes[idx]], c["id"]]
         )
     results.write_bytes(out_csv, buf.getvalue().encode())
     return out

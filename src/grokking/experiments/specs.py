@@ -20,7 +20,7 @@ SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "co
 PER_MODEL_KEYS = ("corruption", "weight_decay", "dropout", "lr", "seed")
 DATA_KEYS = ("pair_seed", "label_seed", "ipr_mode")
 FLOAT_KEYS = ("train_fraction", "corruption", "dropout", "lr", "eps", "weight_decay")
-INT_KEYS = ("p", "width", "steps", "seed", "log_every")
+INT_KEYS = ("p", "width", "steps", "seed", "log_every", "d_model", "heads", "layers", "depth")
 
 
 class ConfigError(ValueError):
@@ -41,10 +41,16 @@ def stack_keys() -> tuple:
 
 
 def resolve(config: dict, *overlays: dict) -> dict:
-    """``run_defaults`` overlaid by each of ``overlays`` in turn, with the dataset seeds and IPR mode."""
+    """``run_defaults``, then the ``model_defaults`` of the model family the result selects, then each
+    of ``overlays`` in turn; with the dataset seeds and IPR mode."""
     spec = dict(config["run_defaults"])
     for over in overlays:
         spec.update(over or {})
+    family_defaults = (config.get("model_defaults") or {}).get(spec["model"]) or {}
+    if family_defaults:
+        spec = dict(config["run_defaults"], **family_defaults)
+        for over in overlays:
+            spec.update(over or {})
     spec.update(
         pair_seed=config["data"]["pair_seed"], label_seed=config["data"]["label_seed"], ipr_mode=config["ipr"]["mode"]
     )
@@ -64,6 +70,7 @@ def normalize(spec: dict) -> dict:
     if out.get("init_scale") is not None:
         out["init_scale"] = float(out["init_scale"])
     out["betas"] = [float(b) for b in out["betas"]]
+    out["no_decay"] = sorted(out.get("no_decay") or [])
     return out
 
 
@@ -145,6 +152,7 @@ def stack_settings(stack: dict):
         log_steps=tuple(log_schedule(steps, stack["log_every"])),
         ipr_mode=stack.get("ipr_mode", "rfft"),
         record_neuron_ipr=bool(stack.get("record_neuron_ipr", True)),
+        no_decay=tuple(stack.get("no_decay") or ()),
     )
 
 

@@ -244,6 +244,18 @@ def _panel_phase_gain(grid, low, high, phase):
     return lambda r: _panel_phase_count(grid, high, phase)(r) - _panel_phase_count(grid, low, phase)(r)
 
 
+def _outer_panel_gain(grid, phase):
+    """Cells of ``phase`` in the grid's last panel minus its first (the panels in config order)."""
+
+    def f(r):
+        from ..phases import PHASE_CODES
+
+        g = r.grid(grid)
+        return float(np.sum(g["phase"][-1] == PHASE_CODES[phase]) - np.sum(g["phase"][0] == PHASE_CODES[phase]))
+
+    return f
+
+
 def _corner_phase(grid, panel_value):
     """Phase of the cell with the smallest alpha and the largest xi in one panel."""
 
@@ -255,6 +267,67 @@ def _corner_phase(grid, panel_value):
         return PHASES[int(g["phase"][i, -1, 0])]
 
     return f
+
+
+def _median_ipr_of(run, component, init=False):
+    return lambda r: float(np.median(r.run(run).ipr(component, init=init)))
+
+
+def _median_ipr_rise(run, component):
+    """Median IPR of ``component`` at the end minus at initialization."""
+    return lambda r: _median_ipr_of(run, component)(r) - _median_ipr_of(run, component, init=True)(r)
+
+
+def _median_ipr_ratio(run, component, reference, ref_component="neuron_ipr"):
+    """Median IPR of one run's ``component`` over the median of another run's ``ref_component``."""
+    return lambda r: _median_ipr_of(run, component)(r) / _median_ipr_of(reference, ref_component)(r)
+
+
+def _median_ipr_gaps(pairs, component):
+    """Smallest median-IPR difference (second minus first) over (first, second) run pairs."""
+
+    def f(r):
+        return min(_median_ipr_of(b, component)(r) - _median_ipr_of(a, component)(r) for a, b in pairs)
+
+    return f
+
+
+def _gamma_ipr_layer(run, component, layer):
+    """Spearman correlation of an IPR component and |gamma| of BatchNorm ``layer`` (-1 = the last one,
+    right before the output layer) of a deep MLP."""
+
+    def f(r):
+        rr = r.run(run)
+        i = int(rr.spec["depth"]) - 1 if layer == -1 else int(layer)
+        return _spearman(rr.ipr(component), np.abs(rr.params[f"bn{i}_weight"].numpy()))
+
+    return f
+
+
+def _abs(measure):
+    return lambda r: abs(measure(r))
+
+
+def _panel_phase_moves(grid, low, high, before, after):
+    """Cells whose phase is one of ``before`` in panel ``low`` and ``after`` in panel ``high``."""
+
+    def f(r):
+        from ..phases import PHASE_CODES
+
+        g = r.grid(grid)
+        values = np.asarray(g["panels"], dtype=float)
+        i, j = (int(np.flatnonzero(np.isclose(values, float(v)))[0]) for v in (low, high))
+        was = np.isin(g["phase"][i], [PHASE_CODES[b] for b in before])
+        return float(np.sum(was & (g["phase"][j] == PHASE_CODES[after])))
+
+    return f
+
+
+def _panel_phase_excess(grid, baseline, others, phase):
+    """Fewest cells of ``phase`` over the ``others`` panels minus the count in the ``baseline`` panel."""
+    return lambda r: (
+        min(_panel_phase_count(grid, v, phase)(r) for v in others) - _panel_phase_count(grid, baseline, phase)(r)
+    )
 
 
 # --- the claims -------------------------------------------------------------------------------
@@ -531,6 +604,120 @@ CLAIMS = (
         0.0,
         _panel_phase_count("dropout", 0.9, "Confusion"),
         grids=("dropout",),
+    ),
+    # --- other architectures (Figs 7, 12-15) -----------------------------------------------------
+    Claim(
+        "transformer_wd_inverts",
+        "Fig 7a",
+        "Raising the Transformer's weight decay turns Coexistence / Memorization cells into Full Inversion",
+        "cells Coexistence or Memorization at wd 10 and Full Inversion at wd 50",
+        ">",
+        0.0,
+        _panel_phase_moves("transformer_wd", 10, 50, ("Coexistence", "Memorization"), "Full Inversion"),
+        grids=("transformer_wd",),
+    ),
+    Claim(
+        "transformer_ipr_far_below_mlp",
+        "Fig 7a",
+        "Transformer embedding IPRs stay far below the 2-layer MLP's",
+        "median embedding IPR of the wd 50 Transformer / median neuron IPR of R3 (MLP, Full Inversion)",
+        "<=",
+        0.5,
+        _median_ipr_ratio("t_wd50", "ipr_embed", "r3_wd15"),
+        runs=("t_wd50", "r3_wd15"),
+    ),
+    Claim(
+        "transformer_ipr_rises_from_init",
+        "Fig 7a",
+        "... but rise from initialization in the Full-Inversion example",
+        "wd 50 Transformer: median embedding IPR, final minus initial",
+        ">",
+        0.0,
+        _median_ipr_rise("t_wd50", "ipr_embed"),
+        runs=("t_wd50",),
+    ),
+    Claim(
+        "transformer_ipr_rises_with_wd",
+        "Fig 7a",
+        "... and with weight decay",
+        "median embedding IPR, wd 50 minus wd 10 Transformer",
+        ">",
+        0.0,
+        _median_ipr_gaps([("t_wd10", "t_wd50")], "ipr_embed"),
+        runs=("t_wd10", "t_wd50"),
+    ),
+    Claim(
+        "mlp3_wd_inverts",
+        "Fig 7b",
+        "Larger weight decay is essential for Full Inversion in the 3-layer MLP",
+        "Full-Inversion cells of the 3-layer MLP, high minus low weight-decay panel",
+        ">",
+        0.0,
+        _outer_panel_gain("mlp3_wd", "Full Inversion"),
+        grids=("mlp3_wd",),
+    ),
+    Claim(
+        "heads_raise_ipr",
+        "Fig 12",
+        "More heads favour higher embedding IPR",
+        "smallest median embedding IPR gap, 8 minus 4 heads, over 1, 2, 4 layers and 4 tied layers",
+        ">",
+        0.0,
+        _median_ipr_gaps(
+            [("t_wd10", "t_h8_l1"), ("t_h4_l2", "t_h8_l2"), ("t_h4_l4", "t_h8_l4"), ("t_h4_l4_tied", "t_h8_l4_tied")],
+            "ipr_embed",
+        ),
+        runs=("t_wd10", "t_h8_l1", "t_h4_l2", "t_h8_l2", "t_h4_l4", "t_h8_l4", "t_h4_l4_tied", "t_h8_l4_tied"),
+    ),
+    Claim(
+        "tying_lowers_ipr",
+        "Fig 12",
+        "Weight tying lowers the embedding IPR",
+        "smallest median embedding IPR gap, 4 layers minus 4 tied layers, at 4 and 8 heads",
+        ">",
+        0.0,
+        _median_ipr_gaps([("t_h4_l4_tied", "t_h4_l4"), ("t_h8_l4_tied", "t_h8_l4")], "ipr_embed"),
+        runs=("t_h4_l4", "t_h4_l4_tied", "t_h8_l4", "t_h8_l4_tied"),
+    ),
+    Claim(
+        "transformer_dropout_confusion",
+        "Fig 13",
+        "Transformer dropout above 0.1 grows Confusion",
+        "fewest Confusion cells at dropout 0.3 and 0.5 minus those at dropout 0.1",
+        ">",
+        0.0,
+        _panel_phase_excess("transformer_dropout", 0.1, (0.3, 0.5), "Confusion"),
+        grids=("transformer_dropout",),
+    ),
+    Claim(
+        "lazy_output_ipr",
+        "Fig 14",
+        "The lazier 3-layer MLP has higher output-layer IPR than the standard one",
+        "median output-column IPR, lazy minus standard init",
+        ">",
+        0.0,
+        _median_ipr_gaps([("m_wd_low", "m_lazy")], "ipr_out"),
+        runs=("m_wd_low", "m_lazy"),
+    ),
+    Claim(
+        "mlp3_bn_gamma_output",
+        "Fig 15",
+        "With BatchNorm, output-layer column IPR correlates with |gamma| of the BatchNorm before it",
+        "Spearman correlation of output-column IPR and |gamma| of the last BatchNorm",
+        ">",
+        0.3,
+        _gamma_ipr_layer("m_bn", "ipr_out", -1),
+        runs=("m_bn",),
+    ),
+    Claim(
+        "mlp3_bn_gamma_input",
+        "Fig 15",
+        "... and the input side does not",
+        "|Spearman correlation| of input-layer IPR and |gamma| of the first BatchNorm",
+        "<",
+        0.3,
+        _abs(_gamma_ipr_layer("m_bn", "ipr_in", 1)),
+        runs=("m_bn",),
     ),
 )
 
