@@ -208,8 +208,8 @@ def good():
             "r8_dp09": fake_run(0.3, 0.05, 0.01, "Confusion"),
             # all gammas negative: |gamma| grows with IPR, gamma itself falls
             "r9_bn_a065": fake_run(0.9, 1.0, 0.6, "Coexistence", ipr=IPR, gamma=-(IPR * 2 + 0.1)),
-            "t_wd50": embed(0.2, init_scale=0.1),
-            "t_wd10": embed(0.15),
+            "t_wd_high": embed(0.2, init_scale=0.1),
+            "t_wd_low": embed(0.15),
             "t_h8_l1": embed(0.3),
             "t_h4_l2": embed(0.2),
             "t_h8_l2": embed(0.3),
@@ -227,10 +227,10 @@ def good():
         grids={
             "transformer_wd": grid_with(
                 [
-                    [["Full Inversion", "Full Inversion"], ["Confusion", "Full Inversion"]],
                     [["Coexistence", "Memorization"], ["Coexistence", "Full Inversion"]],
+                    [["Full Inversion", "Full Inversion"], ["Confusion", "Full Inversion"]],
                 ],
-                [50, 10],
+                [0.1, 1],
             ),
             "mlp3_wd": grid_with(
                 [
@@ -299,8 +299,8 @@ def bad():
             "r8_dp09": fake_run(0.3, 0.05, 0.01, "Forgetting"),
             # all gammas negative: gamma grows with IPR, |gamma| falls
             "r9_bn_a065": fake_run(0.9, 1.0, 0.6, "Coexistence", ipr=IPR, gamma=IPR - 1.0),
-            "t_wd50": embed(0.8, init_scale=0.9),
-            "t_wd10": embed(1.0),
+            "t_wd_high": embed(0.8, init_scale=0.9),
+            "t_wd_low": embed(1.0),
             "t_h8_l1": embed(1.1),
             "t_h4_l2": embed(0.2),
             "t_h8_l2": embed(0.15),
@@ -313,13 +313,13 @@ def bad():
             "m_bn": ArchRun({"ipr_in": IPR, "ipr_out": IPR}, params={"bn1_weight": IPR, "bn2_weight": IPR - 1.0}),
         },
         grids={
-            # a Full-Inversion cell at wd 10 stays Full Inversion at wd 50: not a move
+            # a Full-Inversion cell at the low wd stays Full Inversion at the high wd: not a move
             "transformer_wd": grid_with(
                 [
-                    [["Coexistence", "Full Inversion"], ["Memorization", "Confusion"]],
                     [["Coexistence", "Full Inversion"], ["Memorization", "Memorization"]],
+                    [["Coexistence", "Full Inversion"], ["Memorization", "Confusion"]],
                 ],
-                [50, 10],
+                [0.1, 1],
             ),
             "mlp3_wd": grid_with(
                 [
@@ -397,7 +397,7 @@ GOOD_VALUES = {
     "transformer_ipr_rises_from_init": 0.0475,  # 0.095 - 0.0475
     "transformer_ipr_rises_with_wd": 0.02375,  # 0.095 - 0.07125
     "mlp3_wd_inverts": 3.0,  # 4 Full-Inversion cells in the last panel, 1 in the first
-    "heads_raise_ipr": 0.0475,  # gaps 0.07125, 0.0475, 0.07125, 0.0855
+    "heads_raise_ipr": 0.0475,  # gaps 0.0475, 0.0475, 0.07125, 0.0855
     "tying_lowers_ipr": 0.0475,  # gaps 0.06175 (4 heads), 0.0475 (8 heads)
     "transformer_dropout_confusion": 2.0,  # min(3 at 0.3, 4 at 0.5) - 1 at 0.1
     "lazy_output_ipr": 0.1425,  # 0.38 - 0.2375
@@ -432,7 +432,7 @@ BAD_VALUES = {
     "wd_opens_inversion": -1.0,  # 0 Full-Inversion cells at wd 15, 1 at wd 0
     "wd20_forgetting": 0.0,
     "dropout_09_confusion": 0.0,
-    "transformer_wd_inverts": 0.0,  # 1 if a cell already in Full Inversion at wd 10 counted
+    "transformer_wd_inverts": 0.0,  # 1 if a cell already in Full Inversion at the low wd counted
     "transformer_ipr_far_below_mlp": 0.8 / 0.6,  # medians 0.38 / 0.285 (R3 is IPR * 0.6 here)
     "transformer_ipr_rises_from_init": -0.0475,  # 0.38 - 0.4275
     "transformer_ipr_rises_with_wd": -0.095,  # 0.38 - 0.475

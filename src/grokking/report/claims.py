@@ -308,17 +308,15 @@ def _abs(measure):
     return lambda r: abs(measure(r))
 
 
-def _panel_phase_moves(grid, low, high, before, after):
-    """Cells whose phase is one of ``before`` in panel ``low`` and ``after`` in panel ``high``."""
+def _outer_panel_moves(grid, before, after):
+    """Cells whose phase is one of ``before`` in the grid's first panel and ``after`` in its last."""
 
     def f(r):
         from ..phases import PHASE_CODES
 
         g = r.grid(grid)
-        values = np.asarray(g["panels"], dtype=float)
-        i, j = (int(np.flatnonzero(np.isclose(values, float(v)))[0]) for v in (low, high))
-        was = np.isin(g["phase"][i], [PHASE_CODES[b] for b in before])
-        return float(np.sum(was & (g["phase"][j] == PHASE_CODES[after])))
+        was = np.isin(g["phase"][0], [PHASE_CODES[b] for b in before])
+        return float(np.sum(was & (g["phase"][-1] == PHASE_CODES[after])))
 
     return f
 
@@ -610,41 +608,41 @@ CLAIMS = (
         "transformer_wd_inverts",
         "Fig 7a",
         "Raising the Transformer's weight decay turns Coexistence / Memorization cells into Full Inversion",
-        "cells Coexistence or Memorization at wd 10 and Full Inversion at wd 50",
+        "cells Coexistence or Memorization at the low and Full Inversion at the high weight decay",
         ">",
         0.0,
-        _panel_phase_moves("transformer_wd", 10, 50, ("Coexistence", "Memorization"), "Full Inversion"),
+        _outer_panel_moves("transformer_wd", ("Coexistence", "Memorization"), "Full Inversion"),
         grids=("transformer_wd",),
     ),
     Claim(
         "transformer_ipr_far_below_mlp",
         "Fig 7a",
         "Transformer embedding IPRs stay far below the 2-layer MLP's",
-        "median embedding IPR of the wd 50 Transformer / median neuron IPR of R3 (MLP, Full Inversion)",
+        "median embedding IPR of the high-wd Transformer / median neuron IPR of R3 (MLP, Full Inversion)",
         "<=",
         0.5,
-        _median_ipr_ratio("t_wd50", "ipr_embed", "r3_wd15"),
-        runs=("t_wd50", "r3_wd15"),
+        _median_ipr_ratio("t_wd_high", "ipr_embed", "r3_wd15"),
+        runs=("t_wd_high", "r3_wd15"),
     ),
     Claim(
         "transformer_ipr_rises_from_init",
         "Fig 7a",
         "... but rise from initialization in the Full-Inversion example",
-        "wd 50 Transformer: median embedding IPR, final minus initial",
+        "high-wd Transformer: median embedding IPR, final minus initial",
         ">",
         0.0,
-        _median_ipr_rise("t_wd50", "ipr_embed"),
-        runs=("t_wd50",),
+        _median_ipr_rise("t_wd_high", "ipr_embed"),
+        runs=("t_wd_high",),
     ),
     Claim(
         "transformer_ipr_rises_with_wd",
         "Fig 7a",
         "... and with weight decay",
-        "median embedding IPR, wd 50 minus wd 10 Transformer",
+        "median embedding IPR, high minus low weight-decay Transformer",
         ">",
         0.0,
-        _median_ipr_gaps([("t_wd10", "t_wd50")], "ipr_embed"),
-        runs=("t_wd10", "t_wd50"),
+        _median_ipr_gaps([("t_wd_low", "t_wd_high")], "ipr_embed"),
+        runs=("t_wd_low", "t_wd_high"),
     ),
     Claim(
         "mlp3_wd_inverts",
@@ -664,10 +662,15 @@ CLAIMS = (
         ">",
         0.0,
         _median_ipr_gaps(
-            [("t_wd10", "t_h8_l1"), ("t_h4_l2", "t_h8_l2"), ("t_h4_l4", "t_h8_l4"), ("t_h4_l4_tied", "t_h8_l4_tied")],
+            [
+                ("t_wd_high", "t_h8_l1"),
+                ("t_h4_l2", "t_h8_l2"),
+                ("t_h4_l4", "t_h8_l4"),
+                ("t_h4_l4_tied", "t_h8_l4_tied"),
+            ],
             "ipr_embed",
         ),
-        runs=("t_wd10", "t_h8_l1", "t_h4_l2", "t_h8_l2", "t_h4_l4", "t_h8_l4", "t_h4_l4_tied", "t_h8_l4_tied"),
+        runs=("t_wd_high", "t_h8_l1", "t_h4_l2", "t_h8_l2", "t_h4_l4", "t_h8_l4", "t_h4_l4_tied", "t_h8_l4_tied"),
     ),
     Claim(
         "tying_lowers_ipr",
