@@ -1,6 +1,7 @@
 """Single runs end to end through the library: determinism, results format, and the paper's phases."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,39 +11,25 @@ from conftest import table2_phase
 from grokking import load_run
 from grokking.data import Universe
 from grokking.experiments.runs import run_and_save
-from grokking.experiments.specs import resolve_run
+from grokking.experiments.specs import resolve, resolve_run
 from grokking.results import write_npz
 
 
 def tiny_spec(**over):
-    spec = dict(
-        name="tiny",
-        model="mlp2",
-        operation="add",
+    """The paper config's run defaults, shrunk (every key the schema requires, none kept by hand)."""
+    config = yaml.safe_load(open(Path(__file__).resolve().parents[1] / "config" / "config.yaml"))
+    tiny = dict(
         p=13,
         train_fraction=0.6,
         corruption=0.2,
         width=24,
-        activation="quadratic",
-        norm="none",
         dropout=0.2,
-        loss="mse",
-        lr=0.01,
-        betas=[0.9, 0.98],
-        eps=1e-8,
         weight_decay=1.0,
         batch_size=16,
         steps=30,
         seed=3,
-        init_scale=None,
-        log_every=None,
-        record_neuron_ipr=True,
-        pair_seed=420,
-        label_seed=0,
-        ipr_mode="rfft",
     )
-    spec.update(over)
-    return spec
+    return dict(resolve(config, tiny, over), name="tiny")
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ import yaml
 from conftest import deep_merge, table2_phase
 
 from grokking import load_run
+from grokking.config import enabled_figures, figure_grids
 from grokking.data import train_size
-from grokking.experiments.gridplan import chunk_work, plan, work_estimate
+from grokking.experiments.gridplan import chunk_work, chunks_of_grid, plan, work_estimate
 from grokking.experiments.specs import resolve_run
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -79,9 +80,13 @@ def test_quick_jobs_are_prioritized_by_their_work(workdir):
     assert res.returncode == 0, res.stderr[-3000:]
     jobs = re.findall(r"rule (train_\w+):.*?wildcards: \w+=(\S+)\n\s+priority: ([\d.]+)", res.stdout + res.stderr, re.S)
     chunks = plan(cfg)
+    built = {g for f in enabled_figures(cfg) for g in figure_grids(cfg, f).values()}
+    names = {n for g in built for n in chunks_of_grid(cfg, g, chunks)}
     got = {w: float(pr) for rule, w, pr in jobs if rule == "train_grid_chunk"}
-    assert got == {name: chunk_work(ch) for name, ch in chunks.items()}
-    first = max(got, key=got.get)
+    assert got == {name: chunk_work(chunks[name]) for name in names}
+    # the 2-layer MLP's chunks (the Transformer's cost ~24 d^2 per example, ordered separately below)
+    mlp2 = {n: w for n, w in got.items() if chunks[n]["stack"]["model"] == "mlp2"}
+    first = max(mlp2, key=mlp2.get)
     stack = chunks[first]["stack"]
     assert (stack["train_fraction"], stack["batch_size"], len(chunks[first]["cells"])) == (0.65, "full", 42)
     # the priority is proportional to the cells, the steps and the rows per step (rounded to 0.1 each)
@@ -102,15 +107,19 @@ def test_quick_jobs_are_prioritized_by_their_work(workdir):
         return rows, int(s["width"]), int(s["p"]), int(s["steps"]), len(chunk["cells"])
 
     compared = 0
-    for a, b in itertools.permutations(chunks, 2):
+    for a, b in itertools.permutations(mlp2, 2):
         fa, fb = factors(chunks[a]), factors(chunks[b])
         if all(x >= y for x, y in zip(fa, fb, strict=True)) and fa != fb:
             assert got[a] > got[b], (a, fa, got[a], b, fb, got[b])
             compared += 1
-    assert compared > len(chunks)  # the property is not vacuous
+    assert compared > len(mlp2)  # the property is not vacuous
+    # a Transformer chunk outranks a 2-layer MLP chunk of as many cells, examples and steps
+    t = next(n for n in chunks if chunks[n]["stack"]["model"] == "transformer")
+    like = {**chunks[t]["stack"], "model": "mlp2", "width": 256}
+    assert chunk_work(chunks[t]) > work_estimate(like, len(chunks[t]["cells"]))
     runs = {w: float(pr) for rule, w, pr in jobs if rule == "train_run"}
     assert runs["r5_wd20"] == work_estimate(resolve_run(cfg, "r5_wd20")) > runs["r1_wd0"] > 0
-    assert min(got.values()) == work_estimate({**stack, "batch_size": 256, "steps": 2000}, 3)
+    assert min(mlp2.values()) == work_estimate({**stack, "batch_size": 256, "steps": 2000}, 3)
 
 
 def test_bad_config_fails_before_any_job(workdir, tmp_path):
@@ -174,11 +183,12 @@ def test_smoke_pruning_starts_from_the_trained_network(smoke_build):
 
 def test_smoke_runs_are_complete_and_consistent(smoke_build):
     smoke = yaml.safe_load(open(smoke_build / "config" / "smoke.yaml"))
-    for name in yaml.safe_load(open(smoke_build / "config" / "config.yaml"))["runs"]:
+    cfg = deep_merge(yaml.safe_load(open(smoke_build / "config" / "config.yaml")), smoke)
+    for name in cfg["runs"]:
         run = load_run(smoke_build / "results" / "smoke" / "runs" / name)
         s = run.summary
         assert s["settings"]["p"] == smoke["run_defaults"]["p"]
-        assert s["settings"]["steps"] == smoke["runs"][name]["steps"]
+        assert s["settings"]["steps"] == resolve_run(cfg, name)["steps"] <= 60
         assert run.curves["step"][-1] == s["settings"]["steps"]
         assert s["phase"] == table2_phase(s["train_acc"], s["test_acc"], s["settings"]["corruption"], s["max_test_acc"])
         assert s["max_test_acc"] == run.curves["test_acc"].max() and s["test_acc"] == run.curves["test_acc"][-1]

@@ -70,6 +70,14 @@ def grid_config(grid):
     return sub
 
 
+def built_runs():
+    """The named runs this preset builds: those of enabled figures, and those no figure uses."""
+    figs = config["figures"]
+    used = {r for f in figs for r in figure_runs(config, f).values()}
+    wanted = {r for f in enabled_figures(config) for r in figure_runs(config, f).values()}
+    return [r for r in RUNS if r in wanted or r not in used]
+
+
 def active_claims():
     """Claims whose inputs this preset builds: grids of enabled figures, pruning of enabled pruning figures."""
     from grokking.report.claims import CLAIMS
@@ -83,7 +91,7 @@ def active_claims():
         for c in CLAIMS
         if set(c.grids) <= grids
         and set(c.pruning) <= pruned
-        and set(c.runs) <= set(RUNS)
+        and set(c.runs) <= set(built_runs())
         and (widths or not c.width_sweep)
     ]
 
@@ -118,7 +126,7 @@ def figure_parameters(w):
 
 
 def all_targets():
-    targets = [L.run_file(r, "summary.json") for r in RUNS] + [L.table(name) for name in TABLE_FILES]
+    targets = [L.run_file(r, "summary.json") for r in built_runs()] + [L.table(name) for name in TABLE_FILES]
     targets += [L.claims_json(), L.claims_md()]
     for fig in enabled_figures(config):
         targets += L.figure_files(fig, config["figures"][fig]["slug"])
