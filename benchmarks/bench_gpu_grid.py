@@ -61,7 +61,6 @@ def cmd_plan(a):
         "preset": config["preset"],
         "grids": a.grids,
         "chunk_size": config["grid_defaults"]["chunk_size"],
-        "keep_weights": config["grid_defaults"]["keep_weights"],
         "chunks": {n: chunks[n] for n in names},
     }
     cells = sum(len(chunks[n]["cells"]) for n in names)
@@ -170,7 +169,6 @@ def cmd_run(a):
             out_dir / f"{name}.npz",
             device=dev,
             progress=False,
-            keep_weights=job["keep_weights"],
             desc=name,
         )
         wall = time.perf_counter() - t0

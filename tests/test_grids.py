@@ -72,7 +72,7 @@ def small(tmp_path_factory, paper):
     paths = {}
     for name, chunk in chunks.items():
         paths[name] = root / f"{name}.npz"
-        train_chunk(chunk, data, paths[name], device="cpu", progress=False, keep_weights=[[0.5, 0.2]])
+        train_chunk(chunk, data, paths[name], device="cpu", progress=False)
     return cfg, root, data, chunks, paths
 
 
@@ -124,8 +124,34 @@ def test_merge_places_cells_and_classifies(small):
     rows = (root / "dropout.csv").read_text().splitlines()
     assert len(rows) == 1 + 12 and rows[0].startswith("grid,panel_key,panel,train_fraction,corruption,dropout,seed")
     with np.load(root / "dropout_weights.npz") as z:
-        assert any(k.endswith("/U") for k in z.files)  # (0.5, 0.2) cells keep their weights
+        assert sorted(k.split("/")[0] for k in z.files if k.endswith("/U")) == ["0_1_0", "1_1_0"]  # (0.5, 0.2)
     assert out["phase"].dtype == np.int8
+
+
+def test_stored_cells_hold_the_trained_models_ipr(small):
+    """A keep_weights cell of a merged grid gives its model's phase and IPR at init and at the end, equal
+    to the same model trained as a named run."""
+    from grokking.experiments.runs import run_and_save
+    from grokking.results import grid_cell, load_run
+
+    cfg, root, data, chunks, paths = small
+    merge_grid(cfg, "wd", [paths[n] for n in chunks_of_grid(cfg, "wd", chunks)], root / "wd.npz", root / "wd.csv")
+    g = load_grid(root / "wd.npz")
+    cell = grid_cell(g, -1)  # the last panel's only stored cell: wd 2, alpha 0.5, xi 0.2
+    assert (cell.spec["weight_decay"], cell.spec["train_fraction"], cell.spec["corruption"]) == (2, 0.5, 0.2)
+    assert cell.phase == PHASES[g["phase"][1, 1, 0]]
+    run_and_save(cell.spec, data, root / "run", progress=False)
+    run = load_run(root / "run")
+    for component in ("neuron_ipr", "ipr_u", "ipr_w"):
+        for init in (False, True):
+            np.testing.assert_allclose(
+                cell.ipr(component, init=init), run.ipr(component, init=init), rtol=1e-4, atol=1e-6
+            )
+    assert not np.allclose(cell.ipr("ipr_w"), cell.ipr("ipr_w", init=True))
+    with pytest.raises(KeyError, match=r"keep_weights"):
+        grid_cell(g, 0, 0.8, 0.4)
+    with pytest.raises(KeyError, match=r"ipr_embed.*ipr_u"):
+        cell.ipr("ipr_embed")
 
 
 @pytest.mark.parametrize("batch_size", [None, 400])

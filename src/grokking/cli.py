@@ -49,7 +49,6 @@ def cmd_train_chunk(a):
         a.out,
         device=a.device,
         progress=not a.no_progress,
-        keep_weights=json.loads(a.keep_weights),
         desc=a.name,
     )
     K = len(job["cells"])
@@ -195,7 +194,6 @@ def main(argv=None):
     t.set_defaults(func=cmd_train_run)
     c = sub.add_parser("train-chunk", help="train one chunk of grid cells as a stacked model")
     _job_args(c, "chunk description as JSON (stack settings and cells)", "chunk")
-    c.add_argument("--keep-weights", default="[]", help="JSON list of [alpha, xi] cells whose weights are kept")
     c.set_defaults(func=cmd_train_chunk)
     m = sub.add_parser("merge-grid", help="merge a grid's chunks into arrays and a tidy CSV")
     m.add_argument("--config-json", required=True)

@@ -204,6 +204,54 @@ def load_grid(path) -> dict:
     return _load_npz(path, "merged grid", scalars=True)
 
 
+@dataclass
+class GridCell:
+    """The stored model of one grid cell (its first seed; the cell is one of the grid's
+    ``keep_weights``): the same ``spec``, ``phase`` and ``ipr`` as a :class:`Run`, read from the merged grid."""
+
+    grid: dict
+    key: str
+    spec: dict
+    phase: str
+
+    def ipr(self, component: str = "neuron_ipr", *, init: bool = False) -> np.ndarray:
+        """An IPR vector (``neuron_ipr`` or a family component) of the final network, or at init."""
+        name = f"ipr{'_init' if init else ''}/{self.key}/{component}"
+        if name not in self.grid:
+            have = sorted(k.split("/")[-1] for k in self.grid if k.startswith(f"ipr/{self.key}/"))
+            raise KeyError(f"grid cell {self.key} stores no IPR component {component!r}; it has {have}")
+        return self.grid[name]
+
+    @property
+    def summary(self) -> dict:
+        return {"phase": self.phase}
+
+
+def grid_cell(grid: dict, panel: int, train_fraction=None, corruption=None) -> GridCell:
+    """The stored model of a merged grid (:func:`load_grid`) in panel ``panel`` (an index, so that presets
+    with other panel values name the same cell) at (``train_fraction``, ``corruption``); without them,
+    the grid's first stored cell of that panel. Cells are stored where the grid's ``keep_weights`` says."""
+    cells = json.loads(grid["kept_cells"]) if "kept_cells" in grid else []
+    panel = range(len(grid["panels"]))[panel]
+    match = [
+        c
+        for c in cells
+        if c["panel"] == panel
+        and (train_fraction is None or np.isclose(c["train_fraction"], train_fraction))
+        and (corruption is None or np.isclose(c["corruption"], corruption))
+    ]
+    if not match:
+        where = [(c["panel"], c["train_fraction"], c["corruption"]) for c in cells]
+        raise KeyError(
+            f"grid {grid['grid']} stores no model at panel {panel}, alpha {train_fraction}, xi {corruption} "
+            f"(stored: {where}); add the cell's [alpha, xi] to grids.{grid['grid']}.keep_weights"
+        )
+    c = match[0]
+    _, ix, ia = (int(i) for i in c["key"].split("_"))
+    phase = grid["phase_names"][grid["phase_seeds"][panel, 0, ix, ia]]
+    return GridCell(grid, c["key"], c["spec"], str(phase))
+
+
 def load_chunk(path) -> dict:
     """One trained grid chunk: ``ids`` of its cells, ``curve_<metric>`` (T, K), ``neuron_ipr`` (K, N), ..."""
     return _load_npz(path, "grid chunk")

@@ -24,12 +24,11 @@ rule train_grid_chunk:
     params:
         python=PYTHON,
         job=lambda w: json.dumps(CHUNKS[w.chunk], sort_keys=True),
-        keep=json.dumps(config["grid_defaults"]["keep_weights"]),
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
     shell:
         "{params.python} -m grokking train-chunk --job {params.job:q} --data {input.data} --out {output} "
-        "--keep-weights {params.keep:q} --device {params.device} --threads {threads} --name {wildcards.chunk} "
+        "--device {params.device} --threads {threads} --name {wildcards.chunk} "
         "{params.progress} > {log} 2>&1"
 
 

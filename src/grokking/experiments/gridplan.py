@@ -38,15 +38,27 @@ def grid_cells(config: dict, grid: str) -> list[dict]:
     return out
 
 
+def kept(config: dict, grid: str, cell: dict) -> bool:
+    """Whether a grid cell's model is stored (weights, IPR at init and at the end): its (alpha, xi) is
+    one of the grid's ``keep_weights``."""
+    g = grid_settings(config, grid)
+    at = (round(g["train_fractions"][cell["alpha"]], 6), round(g["corruptions"][cell["xi"]], 6))
+    return at in {(round(a, 6), round(x, 6)) for a, x in g["keep_weights"]}
+
+
 def plan(config: dict) -> dict:
-    """chunk name -> {"stack": shared settings, "cells": [(id, per-model settings)], "data": (op, p)}."""
+    """chunk name -> {"stack": shared settings, "cells": [(id, per-model settings)], "keep": [ids whose
+    models are stored]}."""
     unique = {}
     chunk_size = {}
+    keep = set()
     for grid in config.get("grids", {}):
         size = int(grid_settings(config, grid)["chunk_size"])
         for cell in grid_cells(config, grid):
             unique.setdefault(cell["id"], cell["spec"])
             chunk_size[cell["id"]] = min(chunk_size.get(cell["id"], size), size)
+            if kept(config, grid, cell):
+                keep.add(cell["id"])
     stacks = {}
     for cid, spec in unique.items():
         key = json.dumps({k: spec[k] for k in stack_keys()}, sort_keys=True)
@@ -61,7 +73,11 @@ def plan(config: dict) -> dict:
         for i in range(0, len(ids), size):
             part = ids[i : i + size]
             name = f"{prefix}_{spec_hash(part, 6)}"
-            chunks[name] = {"stack": stack, "cells": [[c, {k: unique[c][k] for k in PER_MODEL_KEYS}] for c in part]}
+            chunks[name] = {
+                "stack": stack,
+                "cells": [[c, {k: unique[c][k] for k in PER_MODEL_KEYS}] for c in part],
+                "keep": [c for c in part if c in keep],
+            }
     return chunks
 
 

@@ -14,13 +14,14 @@ import warnings
 import numpy as np
 
 from .. import phases, results
-from .gridplan import grid_cells, grid_seeds, grid_settings
+from .gridplan import grid_cells, grid_seeds, grid_settings, kept
 from .specs import model_settings, stack_settings
 from .summary import final_keys, summarize
 
 
-def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=True, keep_weights=(), desc="chunk"):
-    """Train every cell of a chunk as one stacked model and write ``out_path`` (npz)."""
+def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=True, desc="chunk"):
+    """Train every cell of a chunk as one stacked model and write ``out_path`` (npz). The cells named in
+    ``chunk["keep"]`` also store their final weights and every IPR component at init and at the end."""
     from ..engine import train
     from ..models import get_family
 
@@ -33,7 +34,8 @@ def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=Tru
     res = train(
         split, settings, [model_settings(c[1]) for c in chunk["cells"]], device=device, progress=progress, desc=desc
     )
-    neuron = get_family(settings.shape).neuron_ipr(res.params, settings.ipr_mode).float().numpy()
+    family = get_family(settings.shape)
+    neuron = family.neuron_ipr(res.params, settings.ipr_mode).float().numpy()
     arrays = {
         "ids": np.asarray(ids),
         "steps": res.steps,
@@ -46,17 +48,30 @@ def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=Tru
     }
     for key, curve in res.curves.items():
         arrays[f"curve_{key}"] = curve.astype(np.float32)
-    keep = {(round(a, 6), round(x, 6)) for a, x in keep_weights}
-    for k, (cid, per_model) in enumerate(chunk["cells"]):
-        if (round(stack["train_fraction"], 6), round(float(per_model["corruption"]), 6)) in keep:
+    keep = set(chunk["keep"])
+    if keep:
+        mode = settings.ipr_mode
+        iprs = {"": _ipr_all(family, res.params, mode), "_init": _ipr_all(family, res.init_params, mode)}
+    for k, cid in enumerate(ids):
+        if cid in keep:
             for name, t in {**res.params, **res.buffers}.items():
                 arrays[f"weights/{cid}/{name}"] = t[k].numpy()
+            for suffix, comps in iprs.items():
+                for comp, v in comps.items():
+                    arrays[f"ipr{suffix}/{cid}/{comp}"] = v[k]
     results.write_npz(out_path, **arrays)
     return res
 
 
+def _ipr_all(family, params, mode) -> dict:
+    """``neuron_ipr`` and every IPR component of a stack, as float32 arrays (K, units)."""
+    comps = {"neuron_ipr": family.neuron_ipr(params, mode), **family.ipr_components(params, mode)}
+    return {k: v.detach().float().cpu().numpy() for k, v in comps.items()}
+
+
 def _load_cells(paths) -> dict:
-    """Cell id -> its curves (T,), neuron IPR, n_noise, kept weights and logged steps, from chunk files."""
+    """Cell id -> its curves (T,), neuron IPR, n_noise, logged steps and, for kept cells, the stored
+    arrays (``weights/<param>``, ``ipr/<component>``, ``ipr_init/<component>``), from chunk files."""
     cells = {}
     for path in paths:
         z = results.load_chunk(path)
@@ -67,7 +82,7 @@ def _load_cells(paths) -> dict:
                 "curves": {k: v[:, j] for k, v in curves.items()},
                 "neuron_ipr": z["neuron_ipr"][j],
                 "n_noise": int(z["n_noise"][j]),
-                "weights": {key.split("/")[2]: z[key] for key in z if key.startswith(f"weights/{cid}/")},
+                "stored": {key.split("/", 1)[0] + "/" + key.split("/")[2]: z[key] for key in z if f"/{cid}/" in key},
             }
     return cells
 
@@ -113,7 +128,7 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
     neuron = np.full((P, S, X, A, N), np.nan, dtype=np.float32)
     steps = np.full((P, A, T), -1, dtype=np.int64)  # minibatch panels have their own step counts
     n_noise = np.zeros((P, X, A), dtype=np.int64)
-    weights = {}
+    weights, stored, stored_cells = {}, {}, []
     groups = {}
     for c in cells:
         d = data[c["id"]]
@@ -131,9 +146,23 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
         neuron[sidx] = d["neuron_ipr"]
         steps[c["panel"], c["alpha"]] = d["steps"]
         n_noise[idx] = d["n_noise"]
-        if c["seed"] == 0:  # the first seed's weights stand for the cell
-            for name, w in d["weights"].items():
-                weights[f"{c['panel']}_{c['xi']}_{c['alpha']}/{name}"] = w
+        if c["seed"] == 0 and kept(config, grid, c):  # the first seed's model stands for the cell
+            key = f"{c['panel']}_{c['xi']}_{c['alpha']}"
+            stored_cells.append(
+                {
+                    "key": key,
+                    "panel": c["panel"],
+                    "train_fraction": g["train_fractions"][c["alpha"]],
+                    "corruption": g["corruptions"][c["xi"]],
+                    "spec": c["spec"],
+                }
+            )
+            for name, w in d["stored"].items():
+                kind, what = name.split("/")
+                if kind == "weights":
+                    weights[f"{key}/{what}"] = w
+                else:
+                    stored[f"{kind}/{key}/{what}"] = w
     how = g.get("seed_phase", "mean")
     for idx, ds in groups.items():
         s = _combine_seeds(ds, g["corruptions"][idx[1]], config["phases"], how)
@@ -162,6 +191,8 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
         grid=np.asarray(grid),
         settings=np.asarray(json.dumps(g, sort_keys=True, default=str)),
         code_version=np.asarray(results.code_version()),
+        kept_cells=np.asarray(json.dumps(stored_cells, sort_keys=True)),
+        **stored,
         **{f"{k}_seeds": v for k, v in per_seed.items()},
         **{f"curve_{k}": v for k, v in curves.items()},
     )
