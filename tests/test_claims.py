@@ -12,7 +12,7 @@ import torch
 
 from grokking.data import Universe
 from grokking.phases import PHASE_CODES
-from grokking.report.claims import CLAIMS, evaluate, to_markdown
+from grokking.report.claims import CLAIMS, T_HIGH, T_LOW, evaluate, to_markdown
 
 BY_ID = {c.id: c for c in CLAIMS}
 
@@ -74,8 +74,9 @@ SPEARMAN_ZERO = [4, 1, 7, 2, 5, 0, 6, 3]  # against ranks 0..7: sum of squared r
 
 
 class FakeResults:
-    def __init__(self, runs=None, grids=None, pruning=None, widths=None):
+    def __init__(self, runs=None, grids=None, pruning=None, widths=None, cells=None):
         self.runs, self.grids, self.prunings, self.widths = runs or {}, grids or {}, pruning or {}, widths
+        self.cells = cells or {}
 
     def width_sweep(self):
         if self.widths is None:
@@ -89,6 +90,10 @@ class FakeResults:
 
     def grid(self, name):
         return self.grids[name]
+
+    def model(self, ref):
+        """As ``Results.model``: a run by name, or a grid's stored cell by (grid, panel index)."""
+        return self.run(ref) if isinstance(ref, str) else self.cells[ref]
 
     def pruning(self, name):
         return self.prunings[name]
@@ -208,8 +213,6 @@ def good():
             "r8_dp09": fake_run(0.3, 0.05, 0.01, "Confusion"),
             # all gammas negative: |gamma| grows with IPR, gamma itself falls
             "r9_bn_a065": fake_run(0.9, 1.0, 0.6, "Coexistence", ipr=IPR, gamma=-(IPR * 2 + 0.1)),
-            "t_wd_high": embed(0.2, init_scale=0.1),
-            "t_wd_low": embed(0.15),
             "t_h8_l1": embed(0.3),
             "t_h4_l2": embed(0.2),
             "t_h8_l2": embed(0.3),
@@ -217,8 +220,6 @@ def good():
             "t_h8_l4": embed(0.4),
             "t_h4_l4_tied": embed(0.12),
             "t_h8_l4_tied": embed(0.3),
-            "m_wd_low": ArchRun({"ipr_out": IPR * 0.5}),
-            "m_lazy": ArchRun({"ipr_out": IPR * 0.8}),
             "m_bn": ArchRun(
                 {"ipr_in": IPR, "ipr_out": IPR}, params={"bn1_weight": SPEARMAN_ZERO, "bn2_weight": -(IPR * 2 + 0.1)}
             ),
@@ -270,6 +271,12 @@ def good():
             )
         },
         widths=width_summary([100, 140, 200, 280], [4, 4, 4, 4]),
+        cells={
+            T_HIGH: embed(0.2, init_scale=0.1),
+            T_LOW: embed(0.15),
+            ("mlp3_wd", -1): ArchRun({"ipr_out": IPR * 0.5}),
+            ("mlp3_lazy_wd", -1): ArchRun({"ipr_out": IPR * 0.8}),
+        },
     )
 
 
@@ -299,8 +306,6 @@ def bad():
             "r8_dp09": fake_run(0.3, 0.05, 0.01, "Forgetting"),
             # all gammas negative: gamma grows with IPR, |gamma| falls
             "r9_bn_a065": fake_run(0.9, 1.0, 0.6, "Coexistence", ipr=IPR, gamma=IPR - 1.0),
-            "t_wd_high": embed(0.8, init_scale=0.9),
-            "t_wd_low": embed(1.0),
             "t_h8_l1": embed(1.1),
             "t_h4_l2": embed(0.2),
             "t_h8_l2": embed(0.15),
@@ -308,8 +313,6 @@ def bad():
             "t_h8_l4": embed(0.4),
             "t_h4_l4_tied": embed(0.12),
             "t_h8_l4_tied": embed(0.5),
-            "m_wd_low": ArchRun({"ipr_out": IPR * 0.8}),
-            "m_lazy": ArchRun({"ipr_out": IPR * 0.5}),
             "m_bn": ArchRun({"ipr_in": IPR, "ipr_out": IPR}, params={"bn1_weight": IPR, "bn2_weight": IPR - 1.0}),
         },
         grids={
@@ -359,6 +362,12 @@ def bad():
             )
         },
         widths=width_summary([100, 300, 900, 2700], [4, 1, 4, 4]),
+        cells={
+            T_HIGH: embed(0.8, init_scale=0.9),
+            T_LOW: embed(1.0),
+            ("mlp3_wd", -1): ArchRun({"ipr_out": IPR * 0.8}),
+            ("mlp3_lazy_wd", -1): ArchRun({"ipr_out": IPR * 0.5}),
+        },
     )
 
 

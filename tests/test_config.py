@@ -77,6 +77,11 @@ def test_paper_preset_pins_the_paper_settings(paper):
         ({"width_sweep": {"retention": {"rule": "median"}}}, "config key 'width_sweep.retention.rule'"),
         ({"width_sweep": {"widths": [500]}}, "config key 'width_sweep.widths'"),
         ({"claims": {"require_all": "yes"}}, "config key 'claims.require_all'"),
+        (
+            {"grids": {"mlp3_wd": {"keep_weights": [[0.33, 0.2]]}}},
+            "config key 'grids.mlp3_wd.keep_weights': figure fig07 histograms a stored cell of the grid, but none "
+            "of [[0.33, 0.2]] is on it",
+        ),
     ],
 )
 def test_bad_values_are_rejected_with_the_key(paper, mutation, message):

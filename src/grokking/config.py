@@ -111,7 +111,7 @@ def _semantic_errors(config: dict) -> list[str]:
                     f"config key 'figures.{fig}.grids.{panel}': grid {grid!r} is not defined; "
                     f"defined grids: {sorted(grids)}"
                 )
-    errs += _grid_errors(config)
+    errs += _grid_errors(config) + _figure_cell_errors(config)
     return errs
 
 
@@ -135,6 +135,38 @@ def _grid_errors(config: dict) -> list[str]:
                 )
             if g["panel_key"] == "dropout" and not 0 <= pv < 1:
                 errs.append(f"{where}.panels': dropout {pv} must be in [0, 1)")
+    return errs
+
+
+def _stored_cells(g: dict) -> list:
+    """The keep_weights cells of a grid's settings that lie on its alpha x xi grid."""
+    return [
+        (a, x)
+        for a, x in g["keep_weights"]
+        if any(abs(t - a) < 1e-9 for t in g["train_fractions"]) and any(abs(c - x) < 1e-9 for c in g["corruptions"])
+    ]
+
+
+def _figure_cell_errors(config: dict) -> list[str]:
+    """A figure that histograms a grid's stored cell needs that grid to store one (keep_weights)."""
+    errs = []
+    for fig, f in config.get("figures", {}).items():
+        for row in (f.get("params") or {}).get("rows", []):
+            for h in row.get("hists", []):
+                if "grid" not in h:
+                    continue
+                grid = f.get("grids", {}).get(h["grid"])
+                if grid is None:
+                    errs.append(
+                        f"config key 'figures.{fig}.params.rows': histogram grid {h['grid']!r} is not in 'grids'"
+                    )
+                elif grid in config.get("grids", {}) and not _stored_cells(grid_settings(config, grid)):
+                    g = grid_settings(config, grid)
+                    errs.append(
+                        f"config key 'grids.{grid}.keep_weights': figure {fig} histograms a stored cell of the grid, "
+                        f"but none of {g['keep_weights']} is on it (train_fractions {g['train_fractions']}, "
+                        f"corruptions {g['corruptions']})"
+                    )
     return errs
 
 

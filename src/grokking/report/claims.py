@@ -58,6 +58,13 @@ class Results:
     def grid(self, name) -> dict:
         return self._get(("grid", name), lambda: results.load_grid(self.layout.grid(name)))
 
+    def model(self, ref):
+        """A run (``ref`` is its name) or a grid's stored cell (``ref`` is ``(grid, panel index)``)."""
+        if isinstance(ref, str):
+            return self.run(ref)
+        grid, panel = ref
+        return results.grid_cell(self.grid(grid), panel)
+
     def pruning(self, name) -> dict:
         return self._get(("pruning", name), lambda: results.load_pruning(self.layout.pruning(name)))
 
@@ -269,8 +276,9 @@ def _corner_phase(grid, panel_value):
     return f
 
 
-def _median_ipr_of(run, component, init=False):
-    return lambda r: float(np.median(r.run(run).ipr(component, init=init)))
+def _median_ipr_of(model, component, init=False):
+    """Median IPR of a run's or stored grid cell's ``component`` (``model``: see ``Results.model``)."""
+    return lambda r: float(np.median(r.model(model).ipr(component, init=init)))
 
 
 def _median_ipr_rise(run, component):
@@ -329,6 +337,9 @@ def _panel_phase_excess(grid, baseline, others, phase):
 
 
 # --- the claims -------------------------------------------------------------------------------
+
+# The stored models of the transformer_wd grid's example cell (keep_weights) at its low and high weight decay.
+T_LOW, T_HIGH = ("transformer_wd", 0), ("transformer_wd", -1)
 
 CLAIMS = (
     Claim(
@@ -621,8 +632,9 @@ CLAIMS = (
         "median embedding IPR of the high-wd Transformer / median neuron IPR of R3 (MLP, Full Inversion)",
         "<=",
         0.5,
-        _median_ipr_ratio("t_wd_high", "ipr_embed", "r3_wd15"),
-        runs=("t_wd_high", "r3_wd15"),
+        _median_ipr_ratio(T_HIGH, "ipr_embed", "r3_wd15"),
+        runs=("r3_wd15",),
+        grids=("transformer_wd",),
     ),
     Claim(
         "transformer_ipr_rises_from_init",
@@ -631,8 +643,8 @@ CLAIMS = (
         "high-wd Transformer: median embedding IPR, final minus initial",
         ">",
         0.0,
-        _median_ipr_rise("t_wd_high", "ipr_embed"),
-        runs=("t_wd_high",),
+        _median_ipr_rise(T_HIGH, "ipr_embed"),
+        grids=("transformer_wd",),
     ),
     Claim(
         "transformer_ipr_rises_with_wd",
@@ -641,8 +653,8 @@ CLAIMS = (
         "median embedding IPR, high minus low weight-decay Transformer",
         ">",
         0.0,
-        _median_ipr_gaps([("t_wd_low", "t_wd_high")], "ipr_embed"),
-        runs=("t_wd_low", "t_wd_high"),
+        _median_ipr_gaps([(T_LOW, T_HIGH)], "ipr_embed"),
+        grids=("transformer_wd",),
     ),
     Claim(
         "mlp3_wd_inverts",
@@ -663,14 +675,15 @@ CLAIMS = (
         0.0,
         _median_ipr_gaps(
             [
-                ("t_wd_high", "t_h8_l1"),
+                (T_HIGH, "t_h8_l1"),
                 ("t_h4_l2", "t_h8_l2"),
                 ("t_h4_l4", "t_h8_l4"),
                 ("t_h4_l4_tied", "t_h8_l4_tied"),
             ],
             "ipr_embed",
         ),
-        runs=("t_wd_high", "t_h8_l1", "t_h4_l2", "t_h8_l2", "t_h4_l4", "t_h8_l4", "t_h4_l4_tied", "t_h8_l4_tied"),
+        runs=("t_h8_l1", "t_h4_l2", "t_h8_l2", "t_h4_l4", "t_h8_l4", "t_h4_l4_tied", "t_h8_l4_tied"),
+        grids=("transformer_wd",),
     ),
     Claim(
         "tying_lowers_ipr",
@@ -696,11 +709,11 @@ CLAIMS = (
         "lazy_output_ipr",
         "Fig 14",
         "The lazier 3-layer MLP has higher output-layer IPR than the standard one",
-        "median output-column IPR, lazy minus standard init",
+        "median output-column IPR at the high weight decay (both invert), lazy minus standard init",
         ">",
         0.0,
-        _median_ipr_gaps([("m_wd_low", "m_lazy")], "ipr_out"),
-        runs=("m_wd_low", "m_lazy"),
+        _median_ipr_gaps([(("mlp3_wd", -1), ("mlp3_lazy_wd", -1))], "ipr_out"),
+        grids=("mlp3_wd", "mlp3_lazy_wd"),
     ),
     Claim(
         "mlp3_bn_gamma_output",
