@@ -206,8 +206,9 @@ def flop_counts(family: str, shape, b: int) -> dict:
     Transformer, per example and block, forward: q, k, v, o cost 2 d^2 each and the MLP 16 d^2 per
     position, 48 d^2 for both positions; the head 2 d p. The reference computes both positions of every
     block; the engine computes k and v at both positions but q, o and the MLP of the last block only at
-    the read-out position (28 d^2). Every input gradient is needed (the embeddings are parameters), so a
-    step costs 3 x forward in both.
+    the read-out position (28 d^2), and looks up the first block's q, k and v (12 d^2 per example, or
+    10 d^2 when it is also the last) in tables of p + 2 rows per weight (6 (p + 2) d^2 per step). Every
+    input gradient is needed (the embeddings are parameters), so a step costs 3 x forward in both.
 
     Deep MLP: the reference's first layer is a dense product with the one-hot inputs, 2 b 2p N forward
     and the same for its weight gradient (no input gradient); each N x N layer costs 6 b N^2 and the
@@ -215,7 +216,8 @@ def flop_counts(family: str, shape, b: int) -> dict:
     if family == "transformer":
         d, p, L = shape.d_model, shape.p, shape.layers
         ref = 3.0 * b * (48 * d * d * L + 2 * d * p)
-        eng = 3.0 * b * (48 * d * d * (L - 1) + 28 * d * d + 2 * d * p)
+        first_qkv = 10 * d * d if L == 1 else 12 * d * d
+        eng = 3.0 * b * (48 * d * d * (L - 1) + 28 * d * d - first_qkv + 2 * d * p) + 3.0 * 6 * (p + 2) * d * d
     else:
         N, p, hidden = shape.width, shape.p, shape.depth - 2
         ref = b * (8.0 * p * N + 6.0 * hidden * N * N + 6.0 * N * p)

@@ -10,7 +10,9 @@ residual add. Parameters carry a leading model axis K; all K models run as batch
 
 The last block is evaluated only at the readout position (the other position's output of the last
 block is never read); dropout masks are still drawn for both positions, so the random stream is
-that of the full computation.
+that of the full computation. The first block's input is an embedding lookup, so its q, k and v
+are looked up too, in per-token tables (embedding and position rows times the weight, p + 2 rows
+instead of one per example and position).
 """
 
 from __future__ import annotations
@@ -93,25 +95,41 @@ def _linear(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return torch.bmm(h.reshape(K, -1, h.shape[-1]), w.transpose(1, 2)).view(*h.shape[:-1], w.shape[1])
 
 
+def _lookup(token_rows: torch.Tensor, pos_rows: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """token_rows[x] + pos_rows: (K, B, S, n) from per-model tables (K, p, n), (K, S, n) and operands
+    x (B, S) or (K, B, S)."""
+    if x.dim() == 2:
+        rows = token_rows[:, x]
+    else:
+        rows = token_rows[torch.arange(token_rows.shape[0], device=x.device).view(-1, 1, 1), x]
+    return rows + pos_rows.unsqueeze(1)
+
+
 def _tokens(params: dict, x: torch.Tensor) -> torch.Tensor:
     """Token + position embeddings (K, B, SEQ, d) of operands x (B, 2) or (K, B, 2)."""
-    emb = params["embed"]
-    if x.dim() == 2:
-        h = emb[:, x]
-    else:
-        h = emb[torch.arange(emb.shape[0], device=x.device).view(-1, 1, 1), x]
-    return h + params["pos"].unsqueeze(1)
+    return _lookup(params["embed"], params["pos"], x)
 
 
-def _attention(shape: TransformerShape, params: dict, i: int, h: torch.Tensor, last_only: bool) -> torch.Tensor:
-    """Attention output of block i (before the residual add): (K, B, SEQ or 1, d)."""
+def _project(params: dict, h: torch.Tensor, x: torch.Tensor | None, name: str, last_only: bool) -> torch.Tensor:
+    """``h`` (at the last position only if ``last_only``) times weight ``name``; with operands ``x``
+    (h is then the token embeddings) through the per-token table of the embeddings instead."""
+    if x is None:
+        return _linear(h[:, :, -1:] if last_only else h, params[name])
+    w = params[name].transpose(1, 2)
+    if last_only:
+        x = x[..., -1:]
+    return _lookup(torch.bmm(params["embed"], w), torch.bmm(params["pos"][:, -x.shape[-1] :], w), x)
+
+
+def _attention(shape: TransformerShape, params: dict, i: int, h: torch.Tensor, x, last_only: bool) -> torch.Tensor:
+    """Attention output of block i (before the residual add): (K, B, SEQ or 1, d). ``x``: the operands
+    when ``h`` is their embedding (block 0), else None."""
     q_name, k_name, v_name, o_name = block_names(i)[:4]
     K, B, S, d = h.shape
     H, dh = shape.heads, shape.d_head
-    queries = h[:, :, -1:] if last_only else h
-    q = _linear(queries, params[q_name]).view(K, B, -1, H, dh)
-    k = _linear(h, params[k_name]).view(K, B, S, H, dh)
-    v = _linear(h, params[v_name]).view(K, B, S, H, dh)
+    q = _project(params, h, x, q_name, last_only).view(K, B, -1, H, dh)
+    k = _project(params, h, x, k_name, False).view(K, B, S, H, dh)
+    v = _project(params, h, x, v_name, False).view(K, B, S, H, dh)
     # Scores (K, B, Sq, S, H) and the weighted values as broadcast products: with two positions this
     # is several times faster than batched matmuls of 2 x 2 score blocks.
     scores = (q.unsqueeze(3) * k.unsqueeze(2)).sum(-1) / dh  # muP: 1/d_head, not 1/sqrt(d_head)
@@ -142,7 +160,7 @@ def forward(shape: TransformerShape, params: dict, buffers: dict, x: torch.Tenso
     h = _tokens(params, x)
     for i in range(shape.layers):
         last = i == shape.layers - 1
-        a = _drop(_attention(shape, params, i, h, last), drop, last)
+        a = _drop(_attention(shape, params, i, h, x if i == 0 else None, last), drop, last)
         h = (h[:, :, -1:] if last else h) + a
         h = h + _drop(_mlp(params, i, h), drop, last)
     head = params["embed"] if shape.tie_embeddings else params["head"]
