@@ -68,6 +68,11 @@ def test_paper_preset_pins_the_paper_settings(paper):
             {"claims": {"thresholds": {"coexistense": 0.8}}},
             "config key 'claims.thresholds.coexistense': unknown claim; accepted ids: [",
         ),
+        (
+            {"claims": {"known_failures": {"coexistense": "typo"}}},
+            "config key 'claims.known_failures.coexistense': unknown claim; accepted ids: [",
+        ),
+        ({"claims": {"known_failures": {"coexistence": ""}}}, "config key 'claims.known_failures.coexistence'"),
         ({"figures": {"fig06": {"pruning": "yes"}}}, "config key 'figures.fig06.pruning'"),
         (
             {"width_sweep": {"retention": {"metric": "corrupted_acc"}}},

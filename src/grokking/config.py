@@ -72,9 +72,10 @@ def _semantic_errors(config: dict) -> list[str]:
     from .report.claims import CLAIMS  # numpy only
 
     known = sorted(c.id for c in CLAIMS)
-    for cid in (config.get("claims") or {}).get("thresholds") or {}:
-        if cid not in known:
-            errs.append(f"config key 'claims.thresholds.{cid}': unknown claim; accepted ids: {known}")
+    for key in ("thresholds", "known_failures"):
+        for cid in (config.get("claims") or {}).get(key) or {}:
+            if cid not in known:
+                errs.append(f"config key 'claims.{key}.{cid}': unknown claim; accepted ids: {known}")
     runs = config.get("runs", {})
     for name in runs:
         spec = resolve_run(config, name)

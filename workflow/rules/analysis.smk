@@ -108,8 +108,10 @@ rule claims:
         preset=PRESET,
         active=lambda w: ",".join(c.id for c in active_claims()),
         thresholds=json.dumps(config.get("claims", {}).get("thresholds", {}), sort_keys=True),
+        known=json.dumps(config.get("claims", {}).get("known_failures", {}), sort_keys=True),
         require="--require-all" if config.get("claims", {}).get("require_all") else "",
     shell:
         "{params.python} -m grokking claims --results {params.results} --preset {params.preset} "
-        "--active {params.active:q} --thresholds {params.thresholds:q} --json {output.json} --md {output.md} "
+        "--active {params.active:q} --thresholds {params.thresholds:q} --known-failures {params.known:q} "
+        "--json {output.json} --md {output.md} "
         "{params.require} > {log} 2>&1"
