@@ -200,7 +200,7 @@ def test_derived_code_inputs_cover_every_module_a_job_loads(module, model, tmp_p
         "grids": (
             "from grokking.experiments.specs import split_spec\n"
             "stack, own = split_spec(spec)\n"
-            f"job.train_chunk({{'stack': stack, 'cells': [['c1', own]]}}, {str(data)!r}, "
+            f"job.train_chunk({{'stack': stack, 'cells': [['c1', own]], 'keep': ['c1']}}, {str(data)!r}, "
             f"{str(out) + '.npz'!r}, device='cpu', progress=False)"
         ),
         "widths": f"job.train_width_job({{'spec': spec, 'seeds': [1, 2]}}, {str(data)!r}, {str(out) + '.npz'!r}, "
