@@ -194,6 +194,14 @@ def test_smoke_runs_are_complete_and_consistent(smoke_build):
         assert s["max_test_acc"] == run.curves["test_acc"].max() and s["test_acc"] == run.curves["test_acc"][-1]
         assert all(0 <= s[k] <= 1 for k in ("train_acc", "test_acc", "uncorrupted_acc"))
         assert (smoke_build / "results" / "smoke" / "logs" / "train_run" / f"{name}.log").exists()
+        # the job's own timing record (Snakemake benchmark columns) spans its training
+        head, row = (
+            (smoke_build / "results" / "smoke" / "benchmarks" / "train_run" / f"{name}.tsv").read_text().split("\n")[:2]
+        )
+        timing = dict(zip(head.split("\t"), row.split("\t"), strict=True))
+        assert set(timing) == {"s", "h:m:s", "max_rss", "cpu_time"}
+        assert float(timing["s"]) >= s["seconds_per_step"] * s["settings"]["steps"]
+        assert float(timing["cpu_time"]) > 0 and float(timing["max_rss"]) > 50  # MiB: a torch process
 
 
 def test_smoke_build_is_up_to_date_afterwards(smoke_build):

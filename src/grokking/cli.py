@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
+import time
 
 
 def _threads(n):
@@ -165,20 +167,37 @@ def cmd_figure_index(a):
         print(figure_index(yaml.safe_load(fh)), end="")
 
 
+def _write_timing(path, wall: float):
+    """The job's wall time, CPU time and peak memory as a one-row TSV (the columns of Snakemake's
+    ``benchmark:`` files). Measured by the job itself: Snakemake's benchmark polling reads
+    /proc/<pid>/smaps_rollup twice a second for a job's first 15 s, which costs a torch process's
+    neighbours several CPU-seconds per job (benchmarks/README.md)."""
+    from .results import write_bytes
+
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = use.ru_utime + use.ru_stime
+    hms = time.strftime("%H:%M:%S", time.gmtime(wall))
+    text = f"s\th:m:s\tmax_rss\tcpu_time\n{wall:.2f}\t{hms}\t{use.ru_maxrss / 1024:.2f}\t{cpu:.2f}\n"
+    write_bytes(path, text.encode())
+
+
 def _job_args(parser, job_help=None, name=None):
-    """The arguments every compute job takes: data in, npz out, device, threads (and job, name, progress)."""
+    """The arguments every compute job takes: data in, npz out, device, threads, timing file (and job, name,
+    progress)."""
     if job_help:
         parser.add_argument("--job", required=True, help=job_help)
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--timing", default=None, help="write the job's wall/CPU time and peak memory here (TSV)")
     if name:
         parser.add_argument("--name", default=name)
         parser.add_argument("--no-progress", action="store_true")
 
 
 def main(argv=None):
+    start = time.perf_counter()
     ap = argparse.ArgumentParser(prog="python -m grokking", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     d = sub.add_parser("dataset", help="build the shuffled pair universe and label stream")
@@ -196,6 +215,7 @@ def main(argv=None):
     t.add_argument("--threads", type=int, default=0)
     t.add_argument("--phase-rules", default=None, help="phase thresholds as JSON")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--timing", default=None, help="write the job's wall/CPU time and peak memory here (TSV)")
     t.set_defaults(func=cmd_train_run)
     c = sub.add_parser("train-chunk", help="train one chunk of grid cells as a stacked model")
     _job_args(c, "chunk description as JSON (stack settings and cells)", "chunk")
@@ -240,6 +260,8 @@ def main(argv=None):
     fi.set_defaults(func=cmd_figure_index)
     a = ap.parse_args(argv)
     a.func(a)
+    if getattr(a, "timing", None):
+        _write_timing(a.timing, time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,8 @@ rule prune_run:
     output:
         L.pruning("{run}"),
     log:
-        L.log("prune_run", "{run}"),
-    benchmark:
-        L.benchmark("prune_run", "{run}")
+        out=L.log("prune_run", "{run}"),
+        timing=L.benchmark("prune_run", "{run}"),
     wildcard_constraints:
         run=one_of(RUNS, "no_runs"),
     threads: config["resources"]["threads"]
@@ -26,7 +25,7 @@ rule prune_run:
         device=config["device"],
     shell:
         "{params.python} -m grokking prune-run --run {params.rundir} --data {input.data} --out {output} "
-        "--device {params.device} --threads {threads} > {log} 2>&1"
+        "--device {params.device} --threads {threads} --timing {log.timing} > {log.out} 2>&1"
 
 
 rule train_width_job:
@@ -37,9 +36,8 @@ rule train_width_job:
     output:
         L.width_job("{job}"),
     log:
-        L.log("train_width_job", "{job}"),
-    benchmark:
-        L.benchmark("train_width_job", "{job}")
+        out=L.log("train_width_job", "{job}"),
+        timing=L.benchmark("train_width_job", "{job}"),
     wildcard_constraints:
         job=one_of(WIDTH_JOBS, "no_width_jobs"),
     priority: lambda w: work_estimate(WIDTH_JOBS[w.job]["spec"], len(WIDTH_JOBS[w.job]["seeds"]))
@@ -55,7 +53,8 @@ rule train_width_job:
         progress="" if config["progress"] else "--no-progress",
     shell:
         "{params.python} -m grokking width-job --job {params.job:q} --data {input.data} --out {output} "
-        "--device {params.device} --threads {threads} --name {wildcards.job} {params.progress} > {log} 2>&1"
+        "--device {params.device} --threads {threads} --name {wildcards.job} {params.progress} "
+        "--timing {log.timing} > {log.out} 2>&1"
 
 
 rule merge_width_sweep:

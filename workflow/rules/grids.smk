@@ -9,9 +9,8 @@ rule train_grid_chunk:
     output:
         L.chunk("{chunk}"),
     log:
-        L.log("train_grid_chunk", "{chunk}"),
-    benchmark:
-        L.benchmark("train_grid_chunk", "{chunk}")
+        out=L.log("train_grid_chunk", "{chunk}"),
+        timing=L.benchmark("train_grid_chunk", "{chunk}"),
     wildcard_constraints:
         chunk=one_of(CHUNKS, "no_chunks"),
     # longest first: no long chunk left to run alone at the end
@@ -29,7 +28,7 @@ rule train_grid_chunk:
     shell:
         "{params.python} -m grokking train-chunk --job {params.job:q} --data {input.data} --out {output} "
         "--device {params.device} --threads {threads} --name {wildcards.chunk} "
-        "{params.progress} > {log} 2>&1"
+        "{params.progress} --timing {log.timing} > {log.out} 2>&1"
 
 
 rule merge_grid:

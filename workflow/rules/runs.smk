@@ -6,9 +6,8 @@ rule train_run:
     output:
         **{Path(f).stem + "_" + Path(f).suffix[1:]: L.run_file("{run}", f) for f in RUN_FILES},
     log:
-        L.log("train_run", "{run}"),
-    benchmark:
-        L.benchmark("train_run", "{run}")
+        out=L.log("train_run", "{run}"),
+        timing=L.benchmark("train_run", "{run}"),
     wildcard_constraints:
         run=one_of(RUNS, "no_runs"),
     priority: lambda w: work_estimate(run_spec(w.run))
@@ -27,4 +26,4 @@ rule train_run:
     shell:
         "{params.python} -m grokking train-run --spec {params.spec:q} --data {input.data} --out {params.outdir} "
         "--device {params.device} --threads {threads} --phase-rules {params.phase_rules:q} {params.progress} "
-        "> {log} 2>&1"
+        "--timing {log.timing} > {log.out} 2>&1"
