@@ -120,6 +120,13 @@ def test_quick_jobs_are_prioritized_by_their_work(workdir):
     runs = {w: float(pr) for rule, w, pr in jobs if rule == "train_run"}
     assert runs["r5_wd20"] == work_estimate(resolve_run(cfg, "r5_wd20")) > runs["r1_wd0"] > 0
     assert min(mlp2.values()) == work_estimate({**stack, "batch_size": 256, "steps": 2000}, 3)
+    # the datasets every training job waits for rank above all of them (else the largest chunks'
+    # dataset waits until the smaller jobs run out)
+    data = re.findall(
+        r"rule dataset:.*?wildcards: operation=(\w+), p=(\d+)\n\s+priority: (\d+)", res.stdout + res.stderr, re.S
+    )
+    assert {f"{op}_p{p}" for op, p, _ in data} == {"add_p47", "add_p59", "add_p97", "mul_p59"}
+    assert min(int(pr) for *_, pr in data) > max([*got.values(), *runs.values()])
 
 
 def test_bad_config_fails_before_any_job(workdir, tmp_path):

@@ -1,6 +1,7 @@
 # Validation, paths and target lists, computed from the config alone (no torch import: `snakemake -n`
 # of the paper preset takes seconds). Every helper function of the workflow lives here; no rules.
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -57,6 +58,19 @@ def one_of(names, empty):
 
 def run_spec(name):
     return resolve_run(config, name)
+
+
+# Every training job waits for its dataset, and Snakemake does not pass a waiting job's priority on to
+# the jobs it waits for: the (second-long) dataset jobs rank above every training job, or the inputs of
+# the largest chunks are made only once the smaller jobs have run out.
+DATASET_PRIORITY = 1 + math.ceil(
+    max(
+        [chunk_work(c) for c in CHUNKS.values()]
+        + [work_estimate(run_spec(r)) for r in RUNS]
+        + [work_estimate(j["spec"], len(j["seeds"])) for j in WIDTH_JOBS.values()],
+        default=0,
+    )
+)
 
 
 def run_dataset(w):

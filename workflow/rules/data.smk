@@ -9,6 +9,7 @@ rule dataset:
     wildcard_constraints:
         operation="add|mul",
         p=r"\d+",
+    priority: DATASET_PRIORITY
     resources:
         mem_mb=1000,
         runtime=5,
