@@ -169,9 +169,8 @@ def cmd_figure_index(a):
 
 def _write_timing(path, wall: float):
     """The job's wall time, CPU time and peak memory as a one-row TSV (the columns of Snakemake's
-    ``benchmark:`` files). Measured by the job itself: Snakemake's benchmark polling reads
-    /proc/<pid>/smaps_rollup twice a second for a job's first 15 s, which costs a torch process's
-    neighbours several CPU-seconds per job (benchmarks/README.md)."""
+    ``benchmark:`` files), measured by the job itself: Snakemake's benchmark polling costs the job on
+    the other core CPU time (benchmarks/README.md)."""
     from .results import write_bytes
 
     use = resource.getrusage(resource.RUSAGE_SELF)
