@@ -180,6 +180,10 @@ def _write_timing(path, wall: float):
     write_bytes(path, text.encode())
 
 
+def _timing_arg(parser):
+    parser.add_argument("--timing", default=None, help="write the job's wall/CPU time and peak memory here (TSV)")
+
+
 def _job_args(parser, job_help=None, name=None):
     """The arguments every compute job takes: data in, npz out, device, threads, timing file (and job, name,
     progress)."""
@@ -189,7 +193,7 @@ def _job_args(parser, job_help=None, name=None):
     parser.add_argument("--out", required=True)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--timing", default=None, help="write the job's wall/CPU time and peak memory here (TSV)")
+    _timing_arg(parser)
     if name:
         parser.add_argument("--name", default=name)
         parser.add_argument("--no-progress", action="store_true")
@@ -214,7 +218,7 @@ def main(argv=None):
     t.add_argument("--threads", type=int, default=0)
     t.add_argument("--phase-rules", default=None, help="phase thresholds as JSON")
     t.add_argument("--no-progress", action="store_true")
-    t.add_argument("--timing", default=None, help="write the job's wall/CPU time and peak memory here (TSV)")
+    _timing_arg(t)
     t.set_defaults(func=cmd_train_run)
     c = sub.add_parser("train-chunk", help="train one chunk of grid cells as a stacked model")
     _job_args(c, "chunk description as JSON (stack settings and cells)", "chunk")
