@@ -2,9 +2,13 @@
 
 Trains, for each alpha, one stack of cells over xi x {weight decays, dropouts} with the engine and
 prints the phase table (train/test accuracy in brackets); writes the numbers as JSON. Used to find a
-small p / N / step count at which every phase of Fig 3 still shows (config/README.md).
+small p / N / step count at which every phase of Fig 3 still shows (config/README.md). With
+``--digits POOL`` the cells are Fig 16's instead: the 4-layer ReLU MLP (cross-entropy, lr 1e-3) on a
+pool of POOL 8x8 digits of scikit-learn, the other images as the test set.
 
     .venv/bin/python benchmarks/pilot_phases.py --p 59 --width 128 --steps 2000 --alphas 0.3,0.5,0.7
+    .venv/bin/python benchmarks/pilot_phases.py --digits 1000 --width 64 --alphas 0.9 --xis 0.2,0.4 \
+        --wds 0,10,30 --dropouts 0.3,0.6
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ sys.path.insert(0, str(REPO / "src"))
 import torch  # noqa: E402
 
 from grokking.data import Universe  # noqa: E402
+from grokking.data.images import build_image_set  # noqa: E402
 from grokking.engine import ModelSettings, StackSettings, log_schedule, train  # noqa: E402
+from grokking.models.deep_mlp import DeepMLPShape  # noqa: E402
 from grokking.models.mlp2 import MLPShape  # noqa: E402
 from grokking.phases import classify  # noqa: E402
 from grokking.results import write_json  # noqa: E402
@@ -39,24 +45,31 @@ def main(argv=None):
     ap.add_argument("--xis", type=floats, default=[0.0, 0.2, 0.4, 0.6])
     ap.add_argument("--wds", type=floats, default=[0, 5, 15, 20])
     ap.add_argument("--dropouts", type=floats, default=[0.3, 0.6, 0.9])
+    ap.add_argument("--digits", type=int, default=0, help="Fig 16 on a pool of this many 8x8 digits")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "pilot_phases.json"))
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     regs = [("wd", v) for v in a.wds] + [("dp", v) for v in a.dropouts]
-    universe = Universe.build("add", a.p)
-    report = {"p": a.p, "width": a.width, "steps": a.steps, "cells": []}
+    log_steps = tuple(log_schedule(a.steps, max(1, a.steps // 20)))
+    if a.digits:  # Fig 16 (PAPER.md A3 (h)) on the offline stand-in
+        data, lr = build_image_set("digits", pool=a.digits), 1e-3
+        shape = DeepMLPShape(10, a.width, depth=4, inputs=64, classes=10)
+        settings = StackSettings(shape, loss="ce", steps=a.steps, log_steps=log_steps)
+    else:
+        data, lr = Universe.build("add", a.p), 0.01
+        settings = StackSettings(MLPShape(a.p, a.width), steps=a.steps, log_steps=log_steps)
+    report = {"p": a.p, "digits": a.digits, "width": a.width, "steps": a.steps, "cells": []}
     for alpha in a.alphas:
         models = [
-            ModelSettings(corruption=xi, weight_decay=v if kind == "wd" else 0.0, dropout=v if kind == "dp" else 0.0)
+            ModelSettings(
+                corruption=xi, weight_decay=v if kind == "wd" else 0.0, dropout=v if kind == "dp" else 0.0, lr=lr
+            )
             for kind, v in regs
             for xi in a.xis
         ]
-        settings = StackSettings(
-            MLPShape(a.p, a.width), steps=a.steps, log_steps=tuple(log_schedule(a.steps, max(1, a.steps // 20)))
-        )
         start = time.perf_counter()
-        res = train(universe.split(alpha), settings, models, device="cpu", progress=False)
+        res = train(data.split(alpha), settings, models, device="cpu", progress=False)
         seconds = time.perf_counter() - start
         print(
             f"alpha {alpha}: {len(models)} cells in {seconds:.0f} s "

@@ -74,6 +74,7 @@ LAYERS = [
         "grokking.data",
         "grokking.data.modular",
         "grokking.data.mnist",
+        "grokking.data.images",
         "grokking.metrics",
         "grokking.phases",
     },

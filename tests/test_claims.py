@@ -111,6 +111,19 @@ def grid_with(phases_by_panel, panels):
     return {"panels": np.asarray(panels, dtype=float), "phase": codes}
 
 
+def image_grid(phases_by_panel, panels, test_acc=None):
+    """A grid of Fig 16 on the digits stand-in (pool 1,000: 797 test images)."""
+    grid = grid_with(phases_by_panel, panels)
+    grid["spec"] = json.dumps({"dataset": "digits", "train_pool": 1000})
+    if test_acc is not None:
+        grid["test_acc"] = np.asarray(test_acc, dtype=float)
+    return grid
+
+
+def _gain_minus_noise(base, other, n_test=797):
+    return other - base - 2 * math.sqrt((base * (1 - base) + other * (1 - other)) / n_test)
+
+
 def pruning_curves(low_test, low_cor, high_test, high_cor):
     return {
         "lowest_test_acc": np.asarray(low_test),
@@ -250,6 +263,21 @@ def good():
                 ],
                 [0.5, 0.1, 0.3, 0],
             ),
+            # weight decay 1 inverts one cell, 30 leaves three in Confusion (Figs 16a)
+            "images_wd": image_grid(
+                [
+                    [["Coexistence", "Coexistence"], ["Memorization", "Memorization"]],
+                    [["Coexistence", "Coexistence"], ["Full Inversion", "Memorization"]],
+                    [["Confusion", "Coexistence"], ["Confusion", "Confusion"]],
+                ],
+                [0, 1, 30],
+            ),
+            # dropout 0.3 gains at most 0.01 over dropout 0, within noise on 797 test images (Fig 16b)
+            "images_dropout": image_grid(
+                [[["Memorization"] * 2] * 2] * 3,
+                [0, 0.3, 0.9],
+                test_acc=[[[0.95, 0.97], [0.8, 0.85]], [[0.96, 0.97], [0.81, 0.84]], [[0.1, 0.1], [0.1, 0.1]]],
+            ),
             "wd": grid_with(
                 [
                     [["Full Inversion", "Full Inversion"], ["Coexistence", "Full Inversion"]],
@@ -341,6 +369,17 @@ def bad():
                 ],
                 [0.5, 0.1, 0.3, 0],
             ),
+            # a Full-Inversion and a Confusion cell at weight decay 0 that stay: no gain
+            "images_wd": image_grid(
+                [[["Full Inversion", "Coexistence"], ["Confusion", "Memorization"]]] * 2,
+                [0, 30],
+            ),
+            # dropout 0.3 gains 0.1 at one cell, beyond noise on 797 test images
+            "images_dropout": image_grid(
+                [[["Memorization"] * 2] * 2] * 2,
+                [0, 0.3],
+                test_acc=[[[0.8, 0.8], [0.6, 0.6]], [[0.9, 0.8], [0.6, 0.6]]],
+            ),
             "wd": grid_with(
                 [
                     [["Coexistence", "Coexistence"], ["Memorization", "Memorization"]],
@@ -411,6 +450,9 @@ GOOD_VALUES = {
     "tying_lowers_ipr": 0.0475,  # gaps 0.06175 (4 heads), 0.0475 (8 heads)
     "transformer_dropout_confusion": 2.0,  # min(3 at 0.3, 4 at 0.5) - 1 at 0.1
     "lazy_output_ipr": 0.1425,  # 0.38 - 0.2375
+    "images_wd_full_inversion": 1.0,  # 1 Full-Inversion cell at wd 1, none at 30 or 0
+    "images_large_wd_confusion": 3.0,
+    "images_dropout_no_gain": _gain_minus_noise(0.95, 0.96),  # the largest of the six cells
     "mlp3_bn_gamma_output": 1.0,  # |gamma| (not gamma) of bn2 grows with the output IPR
     "mlp3_bn_gamma_input": 0.0,
 }
@@ -451,6 +493,9 @@ BAD_VALUES = {
     "tying_lowers_ipr": -0.0475,  # 8 heads: 0.19 - 0.2375
     "transformer_dropout_confusion": 0.0,  # min(2, 4) - 2
     "lazy_output_ipr": -0.1425,
+    "images_wd_full_inversion": 0.0,
+    "images_large_wd_confusion": 0.0,
+    "images_dropout_no_gain": _gain_minus_noise(0.8, 0.9),
     "mlp3_bn_gamma_output": -1.0,
     "mlp3_bn_gamma_input": 1.0,
 }
@@ -480,6 +525,14 @@ def test_each_claim_passes_on_good_and_fails_on_bad(cid):
     if claim.op in FLIPPED:  # with the comparison reversed, good() fails or bad() passes
         flipped = replace(claim, op=FLIPPED[claim.op])
         assert not (evaluate(good(), [flipped])[0]["passed"] and not evaluate(bad(), [flipped])[0]["passed"])
+
+
+def test_image_claims_name_the_dataset_in_the_report():
+    claims = [BY_ID[c] for c in ("images_wd_full_inversion", "images_dropout_no_gain")]
+    rows = evaluate(good(), claims)
+    assert [r["metric"].split(":")[0] for r in rows] == ["UCI 8x8 digits"] * 2
+    missing = evaluate(FakeResults(), claims)[0]
+    assert missing["metric"].startswith("(dataset unknown: grid missing):") and not missing["passed"]
 
 
 def test_logit_claims_skip_corrupted_examples_that_kept_their_true_label():

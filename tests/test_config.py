@@ -42,6 +42,24 @@ def test_paper_preset_pins_the_paper_settings(paper):
     assert [resolve_run(paper, r)["dropout"] for r in ("r6_dp03", "r7_dp06", "r8_dp09")] == [0.3, 0.6, 0.9]
 
 
+def test_mnist_grids_resolve_to_the_mnist_mlp_and_the_quick_preset_to_the_digits(repo_root, paper):
+    """PAPER.md A12's Fig 16 defaults (784 -> 500 -> 500 -> 500 -> 10, CE, lr 1e-3, 2000 steps, pool 10,000);
+    the quick preset swaps in the offline digits and nothing else it does not say."""
+    from grokking.experiments.specs import cell_spec, training_examples
+
+    spec = cell_spec(paper, "images_dropout", 0.3, 0.5, 0.2)
+    got = {k: spec[k] for k in ("model", "dataset", "depth", "width", "inputs", "classes", "activation", "loss")}
+    assert got == dict(
+        model="deep_mlp", dataset="mnist", depth=4, width=500, inputs=784, classes=10, activation="relu", loss="ce"
+    )
+    assert (spec["lr"], spec["steps"], spec["batch_size"], spec["dropout"]) == (0.001, 2000, "full", 0.3)
+    assert (spec["train_pool"], training_examples(spec)) == (10000, 5000)
+    quick = deep_merge(paper, yaml.safe_load(open(repo_root / "config" / "quick.yaml")))
+    q = cell_spec(quick, "images_wd", 10, 0.8, 0.2)
+    assert (q["dataset"], q["inputs"], q["train_pool"], q["width"], q["steps"]) == ("digits", 64, 1000, 64, 2000)
+    assert training_examples(q) == 800
+
+
 @pytest.mark.parametrize(
     "mutation,message",
     [
@@ -56,12 +74,19 @@ def test_paper_preset_pins_the_paper_settings(paper):
         ),
         (
             {"runs": {"r1_wd0": {"batch_size": 5000}}},
-            "config key 'runs.r1_wd0.batch_size': 5000 exceeds the 4704 training pairs",
+            "config key 'runs.r1_wd0.batch_size': 5000 exceeds the 4704 training examples",
         ),
         ({"runs": {"r1_wd0": {"steps": -1}}}, "config key 'runs.r1_wd0.steps'"),
         ({"runs": {"r1_wd0": {"train_fraction": 1.5}}}, "config key 'runs.r1_wd0.train_fraction'"),
         ({"figures": {"fig01": {"runs": {"a": "r99"}}}}, "config key 'figures.fig01.runs.a': run 'r99' is not defined"),
         ({"device": "tpu"}, "config key 'device'"),
+        (
+            {"grids": {"images_wd": {"settings": {"model": "mlp2"}}}},
+            "config key 'grids.images_wd.settings.dataset': mnist needs model: deep_mlp (dense inputs), not 'mlp2'",
+        ),
+        ({"runs": {"r1_wd0": {"dataset": "cifar"}}}, "config key 'runs.r1_wd0.dataset': 'cifar' is not one of"),
+        ({"data": {"mnist": {"train_pool": 70000}}}, "config key 'data.mnist.train_pool': 70000 is greater than"),
+        ({"data": {"digits": {"dir": "/data"}}}, "config key 'data.digits': unknown key(s) ['dir']"),
         ({"ipr": {"mode": "dct"}}, "config key 'ipr.mode': 'dct' is not one of ['rfft', 'fft']"),
         ({"colour": "red"}, "config key '<top level>': unknown key(s) ['colour']"),
         (

@@ -158,9 +158,16 @@ def np_ipr(rows: np.ndarray) -> np.ndarray:
     return (power**2).sum(-1) / power.sum(-1) ** 2
 
 
+def reference_inputs(split, p: int | None):
+    """(train, test) model inputs: one-hot operand pairs (``p`` given) or the split's dense vectors."""
+    if p is not None:
+        return one_hot_pairs(split.train_m, split.train_n, p), one_hot_pairs(split.test_m, split.test_n, p)
+    return (torch.as_tensor(split.train_inputs, dtype=torch.float32), torch.as_tensor(split.test_inputs))
+
+
 def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
     shape = st.shape
-    p = shape.p
+    p = shape.p if shape.inputs is None else None
     model = reference_model(shape)
     model.reset_weights(ms.seed, shape.init, st.init_scale)
     init = model.named(p)
@@ -168,8 +175,8 @@ def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
         model.parameters(), lr=ms.lr, betas=tuple(st.betas), eps=st.eps, weight_decay=ms.weight_decay
     )
     y_np, n_noise = split.train_labels(ms.corruption)
-    x_train, y_train = one_hot_pairs(split.train_m, split.train_n, p), torch.as_tensor(y_np, dtype=torch.long)
-    x_test = one_hot_pairs(split.test_m, split.test_n, p)
+    x_train, x_test = reference_inputs(split, p)
+    y_train = torch.as_tensor(y_np, dtype=torch.long)
     y_test = torch.as_tensor(np.asarray(split.test_labels), dtype=torch.long)
     n_train = x_train.shape[0]
     drop_gen = torch.Generator().manual_seed(derive_seed(ms.seed, "dropout")) if ms.dropout > 0 else None
@@ -205,7 +212,8 @@ def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
             curves["train_loss"].append(reference_loss(lt, y_train, st.loss).item())
             curves["test_loss"].append(reference_loss(le, y_test, st.loss).item())
             curves["batch_loss"].append(loss.item())
-            curves["ipr_mean"].append(float(np.mean((np_ipr(w["U"].numpy()) + np_ipr(w["V"].numpy())) / 2)))
+            first = [w["U"], w["V"]] if p is not None else [w["W_in"]]
+            curves["ipr_mean"].append(float(np.mean(sum(np_ipr(t.numpy()) for t in first) / len(first))))
             for name, t in w.items():
                 if not name.startswith("bn"):
                     norm_curves.setdefault(f"norm_{name.lower()}", []).append(t.norm().item())
@@ -224,9 +232,13 @@ def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
-def _stack(loss="mse", batch_size=None, **shape_kw):
+def _stack(loss="mse", batch_size=None, shape=None, **shape_kw):
     return StackSettings(
-        shape=DeepMLPShape(P, WIDTH, **shape_kw), loss=loss, batch_size=batch_size, steps=STEPS, log_steps=LOG_STEPS
+        shape=shape or DeepMLPShape(P, WIDTH, **shape_kw),
+        loss=loss,
+        batch_size=batch_size,
+        steps=STEPS,
+        log_steps=LOG_STEPS,
     )
 
 
@@ -279,7 +291,36 @@ def _assert_close_dict(actual: dict, expected: dict, what: str, rtol=W_RTOL, ato
 @pytest.mark.parametrize("case", list(CASES))
 def test_engine_matches_nn_module_reference(case, split, engine_runs):
     st, models = CASES[case]
-    res = engine_runs(case)
+    _check_against_reference(case, split, st, models, engine_runs(case))
+
+
+# The MNIST MLP's shape (4 layers, dense inputs, 10 classes, CE) on real digit images: the 8x8 digits of
+# scikit-learn (pool 300, alpha 0.5: 150 training and 1,497 test images).
+DIGITS = DeepMLPShape(10, WIDTH, depth=4, inputs=64, classes=10)
+IMAGE_CASES = {
+    "digits-ce-K3": (_stack(loss="ce", shape=DIGITS), [A, B, C]),
+    "digits-dropout-minibatch-mse-K2": (
+        _stack(batch_size=32, shape=DIGITS),
+        [replace(B, dropout=0.3), replace(C, corruption=0.5)],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def image_split():
+    from grokking.data.images import build_image_set
+
+    return build_image_set("digits", pool=300, pool_seed=3, label_seed=4).split(0.5)
+
+
+@pytest.mark.parametrize("case", list(IMAGE_CASES))
+def test_engine_matches_nn_module_reference_on_digit_images(case, image_split):
+    st, models = IMAGE_CASES[case]
+    res = train(image_split, st, models, device="cpu", progress=False)
+    _check_against_reference(case, image_split, st, models, res)
+
+
+def _check_against_reference(case, split, st, models, res):
     gap = 0.0
     for k, ms in enumerate(models):
         ref = reference_train(split, st, ms)
@@ -349,6 +390,14 @@ def test_init_sigmas_follow_the_scheme():
     ids=["plain-full", "batchnorm-minibatch-depth4"],
 )
 def test_model_does_not_depend_on_its_stack_companions(st, split):
+    _check_stack_independence(st, split)
+
+
+def test_image_model_does_not_depend_on_its_stack_companions(image_split):
+    _check_stack_independence(_stack(loss="ce", batch_size=32, shape=DIGITS), image_split)
+
+
+def _check_stack_independence(st, split):
     x = replace(B, dropout=0.3)
     companions = [A, replace(C, dropout=0.5), replace(A, seed=7, weight_decay=2.0, lr=0.02)]
     alone = train(split, st, [x], device="cpu", progress=False)

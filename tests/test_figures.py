@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from grokking import results
 from grokking.config import figure_grids, figure_runs
-from grokking.experiments.specs import resolve_run
+from grokking.experiments.specs import cell_spec, resolve_run
 from grokking.layout import Layout
 from grokking.phases import PHASES
 from grokking.report import figures as catalog
@@ -126,8 +126,9 @@ def make_run(path, spec, phase, *, width=8, points=6):
     return curves
 
 
-def make_grid(path, name, panel_key, panels, alphas, xis, seed):
-    """A merged grid: every cell of a panel has its own phase code (a transpose or flip changes the image)."""
+def make_grid(path, name, panel_key, panels, alphas, xis, seed, spec=None):
+    """A merged grid: every cell of a panel has its own phase code (a transpose or flip changes the image);
+    ``spec``: the settings its cells share (the figure's title)."""
     rng = np.random.default_rng(seed)
     P, X, A = len(panels), len(xis), len(alphas)
     assert X * A <= len(PHASES) and X != A
@@ -145,6 +146,8 @@ def make_grid(path, name, panel_key, panels, alphas, xis, seed):
         max_test_acc=rng.uniform(0, 1, (P, X, A)),
         max_train_acc=rng.uniform(0, 1, (P, X, A)),
     )
+    if spec is not None:
+        grid["spec"] = np.asarray(json.dumps(spec))
     results.write_npz(path, **grid)
     return grid
 
@@ -170,11 +173,14 @@ def test_phase_diagrams_show_each_grid_panel_with_alpha_across_and_xi_up(config,
     grids = {}
     for row, name in figure_grids(config, "fig03").items():
         g = config["grids"][name]
+        spec = cell_spec(config, name, g["panels"][0], ALPHAS[0], XIS[0])
         grids[row] = make_grid(
-            params["grids"][row], name, g["panel_key"], g["panels"], ALPHAS, XIS, seed=zlib.crc32(name.encode())
+            params["grids"][row], name, g["panel_key"], g["panels"], ALPHAS, XIS, zlib.crc32(name.encode()), spec
         )
     ns = execute_notebook("phase_diagrams.ipynb", params, monkeypatch)
     fig = ns["fig"]
+    # the title names the dataset and the model: the paper's p and N, MSE, 2000 steps (the same for both grids)
+    assert fig.get_suptitle() == "addition mod 97, 2-layer quadratic MLP, N = 500, MSE, lr 0.01, 2000 steps"
     ncols = max(g["phase"].shape[0] for g in grids.values())
     axes = np.asarray(fig.axes).reshape(len(grids), ncols)
     for r, row in enumerate(sorted(grids)):

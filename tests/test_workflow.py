@@ -52,7 +52,7 @@ def snakemake(workdir, *args, timeout=1500):
 def test_paper_dry_run_lists_every_job(workdir):
     cfg = yaml.safe_load(open(workdir / "config" / "config.yaml"))
     start = time.perf_counter()
-    res = snakemake(workdir, "-n", "--forceall")
+    res = snakemake(workdir, "-n", "-p", "--forceall")
     elapsed = time.perf_counter() - start
     assert res.returncode == 0, res.stderr[-3000:]
     counts = job_counts(res.stdout + res.stderr)
@@ -62,8 +62,11 @@ def test_paper_dry_run_lists_every_job(workdir):
     assert counts["train_grid_chunk"] == len(chunks)
     assert counts["merge_grid"] == len(cfg["grids"])
     datasets = {(resolve_run(cfg, r)["operation"], resolve_run(cfg, r)["p"]) for r in cfg["runs"]}
-    datasets |= {(c["stack"]["operation"], c["stack"]["p"]) for c in chunks.values()}
+    datasets |= {
+        (c["stack"]["operation"], c["stack"]["p"]) for c in chunks.values() if c["stack"]["dataset"] == "modular"
+    }
     assert counts["dataset"] == len(datasets) == 2 and counts["all"] == 1  # addition and multiplication
+    assert counts["image_dataset"] == 1 and "image-dataset --name mnist" in res.stdout + res.stderr  # Fig 16
     pruned = {r for e in cfg["figures"].values() if e.get("pruning") for r in e["runs"].values()}
     assert counts["prune_run"] == len(pruned) == 3 and counts["tables"] == 1
     ws = cfg["width_sweep"]

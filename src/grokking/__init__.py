@@ -13,7 +13,7 @@ Every result file has its loader: ``load_run``, ``load_grid``, ``load_pruning``,
 
 from ._version import __version__
 
-LOADERS = ("load_run", "load_grid", "load_pruning", "load_width_sweep", "load_universe")
+LOADERS = ("load_run", "load_grid", "load_pruning", "load_width_sweep", "load_dataset")
 
 
 def __getattr__(name):

@@ -25,6 +25,29 @@ def cmd_dataset(a):
     print(f"dataset {a.operation} p={a.p}: {a.p**2} pairs -> {a.out}", file=sys.stderr)
 
 
+def cmd_image_dataset(a):
+    from .data.images import build_image_set
+    from .data.mnist import MnistUnavailable
+    from .results import write_npz
+
+    try:
+        images = build_image_set(
+            a.name,
+            pool=a.train_pool,
+            pool_seed=a.pool_seed,
+            label_seed=a.label_seed,
+            mnist_dir=a.dir,
+            download=not a.no_download,
+        )
+    except MnistUnavailable as err:
+        sys.exit(f"error: {err}")
+    write_npz(a.out, **images.to_arrays())
+    print(
+        f"dataset {a.name}: pool {images.pool} of {images.source}, test {len(images.test_labels)} -> {a.out}",
+        file=sys.stderr,
+    )
+
+
 def cmd_train_run(a):
     from .experiments.runs import run_and_save
 
@@ -200,6 +223,8 @@ def _job_args(parser, job_help=None, name=None):
 
 
 def main(argv=None):
+    from .data.images import IMAGE_SETS
+
     start = time.perf_counter()
     ap = argparse.ArgumentParser(prog="python -m grokking", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -210,6 +235,15 @@ def main(argv=None):
     d.add_argument("--label-seed", type=int, default=0)
     d.add_argument("--out", required=True)
     d.set_defaults(func=cmd_dataset)
+    im = sub.add_parser("image-dataset", help="draw the training pool of a digit-image dataset (Fig 16)")
+    im.add_argument("--name", required=True, choices=sorted(IMAGE_SETS))
+    im.add_argument("--train-pool", type=int, required=True)
+    im.add_argument("--pool-seed", type=int, default=0)
+    im.add_argument("--label-seed", type=int, default=0)
+    im.add_argument("--dir", default=None, help="MNIST's four IDX files (default: the user's cache directory)")
+    im.add_argument("--no-download", action="store_true", help="MNIST: fail instead of fetching missing files")
+    im.add_argument("--out", required=True)
+    im.set_defaults(func=cmd_image_dataset)
     t = sub.add_parser("train-run", help="train one named run from its resolved spec")
     t.add_argument("--spec", required=True, help="resolved run spec as JSON")
     t.add_argument("--data", required=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from .experiments.specs import SCHEMA_PATH, ConfigError, cell_spec, grid_settings, resolve_run
+from .experiments.specs import SCHEMA_PATH, ConfigError, cell_spec, grid_settings, resolve_run, training_examples
 
 __all__ = ["ConfigError", "validate", "enabled_figures", "figure_runs", "figure_grids"]
 
@@ -66,7 +66,7 @@ def validate(config: dict, schema_path: Path | str = SCHEMA_PATH) -> dict:
 
 
 def _semantic_errors(config: dict) -> list[str]:
-    from .data.modular import noise_count, train_size  # numpy only
+    from .data.modular import noise_count  # numpy only
 
     errs = []
     from .report.claims import CLAIMS  # numpy only
@@ -80,16 +80,22 @@ def _semantic_errors(config: dict) -> list[str]:
     for name in runs:
         spec = resolve_run(config, name)
         where = f"config key 'runs.{name}"
-        n_train = train_size(spec["p"], spec["train_fraction"])
-        if not 0 < n_train < spec["p"] ** 2:
+        errs += _dataset_errors(spec, where)
+        n_train = training_examples(spec)
+        if spec["dataset"] == "modular" and not 0 < n_train < spec["p"] ** 2:
             errs.append(
                 f"{where}.train_fraction': {spec['train_fraction']} leaves no training or no test "
                 f"pairs at p={spec['p']}"
             )
             continue
+        if n_train < 1:
+            errs.append(f"{where}.train_fraction': {spec['train_fraction']} leaves no training images")
+            continue
         bs = spec["batch_size"]
         if bs != "full" and bs > n_train:
-            errs.append(f"{where}.batch_size': {bs} exceeds the {n_train} training pairs; use 'full' or <= {n_train}")
+            errs.append(
+                f"{where}.batch_size': {bs} exceeds the {n_train} training examples; use 'full' or <= {n_train}"
+            )
         if spec["log_every"] is not None and spec["log_every"] > spec["steps"]:
             errs.append(f"{where}.log_every': {spec['log_every']} exceeds steps={spec['steps']}")
         if spec["corruption"] > 0 and noise_count(n_train, spec["corruption"]) == 0:
@@ -116,22 +122,30 @@ def _semantic_errors(config: dict) -> list[str]:
     return errs
 
 
-def _grid_errors(config: dict) -> list[str]:
-    from .data.modular import train_size
+def _dataset_errors(spec: dict, where: str) -> list[str]:
+    """Image datasets are read by the deep MLP only (dense inputs)."""
+    if spec["dataset"] != "modular" and spec["model"] != "deep_mlp":
+        return [f"{where}.dataset': {spec['dataset']} needs model: deep_mlp (dense inputs), not {spec['model']!r}"]
+    return []
 
+
+def _grid_errors(config: dict) -> list[str]:
     errs = []
     for grid in config.get("grids", {}):
         g = grid_settings(config, grid)
         where = f"config key 'grids.{grid}"
+        errs += _dataset_errors(
+            cell_spec(config, grid, g["panels"][0], g["train_fractions"][0], 0.0), f"{where}.settings"
+        )
         if g["panel_key"] == "batch_size" and g.get("settings", {}).get("batch_size") is not None:
             errs.append(f"{where}.settings.batch_size': the panels already set batch_size")
         for pv in g["panels"]:
             spec = cell_spec(config, grid, pv, min(g["train_fractions"]), 0.0)
-            n_train = train_size(spec["p"], spec["train_fraction"])
+            n_train = training_examples(spec)
             bs = spec["batch_size"]
             if bs != "full" and bs > n_train:
                 errs.append(
-                    f"{where}.panels': batch_size {bs} exceeds the {n_train} training pairs at "
+                    f"{where}.panels': batch_size {bs} exceeds the {n_train} training examples at "
                     f"train_fraction {spec['train_fraction']}"
                 )
             if g["panel_key"] == "dropout" and not 0 <= pv < 1:

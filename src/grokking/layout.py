@@ -34,7 +34,12 @@ class Layout:
     def dataset(self, operation: str, p) -> str:
         return f"{self.results}/data/{operation}_p{p}.npz"
 
+    def image_dataset(self, name: str) -> str:
+        return f"{self.results}/data/{name}.npz"
+
     def dataset_of(self, spec: dict) -> str:
+        if spec.get("dataset", "modular") != "modular":
+            return self.image_dataset(spec["dataset"])
         return self.dataset(spec["operation"], spec["p"])
 
     def run_dir(self, run: str) -> str:

@@ -5,7 +5,7 @@ Where each file lives is :mod:`grokking.layout`'s business; this module reads an
 =====================  ============================================  ==========================
 file                   content                                        loader
 =====================  ============================================  ==========================
-``data/*.npz``         pair universe and random-label stream          :func:`load_universe`
+``data/*.npz``         pair universe or images, random-label stream   :func:`load_dataset`
 ``runs/<run>/``        spec.json, curves.npz, model.pt, summary.json  :func:`load_run`
 ``grids/<grid>.npz``   merged grid, arrays indexed [panel, xi, alpha] :func:`load_grid`
 ``grids/chunks/*.npz`` one training job of grid cells                 :func:`load_chunk`
@@ -272,16 +272,33 @@ def load_width_sweep(path) -> dict:
     return _load_npz(path, "width-sweep summary")
 
 
-def load_universe(path):
-    """The dataset file of one (operation, p): all pairs in shuffled order with their label streams."""
-    from .data import Universe
+def load_dataset(path):
+    """A dataset file: the pair universe of one (operation, p) with its label streams
+    (``data.Universe``), or a digit-image set with its pool, test set and label stream (``data.ImageSet``)."""
+    from .data import ImageSet, Universe
 
-    return Universe.from_arrays(_load_npz(path, "dataset"))
+    arrays = _load_npz(path, "dataset")
+    kind = str(arrays.get("kind", "modular"))
+    return ImageSet.from_arrays(arrays) if kind == "images" else Universe.from_arrays(arrays)
 
 
-def check_universe(universe, spec: dict, path) -> None:
-    """Refuse a dataset file that is not the one ``spec`` was resolved for."""
-    want = (spec["operation"], spec["p"], spec["pair_seed"], spec["label_seed"])
-    have = (universe.operation, universe.p, universe.pair_seed, universe.label_seed)
-    if want != have:
-        raise ValueError(f"dataset {path} holds (operation, p, pair_seed, label_seed)={have}, the run needs {want}")
+def _dataset_identity(data, spec: dict) -> tuple[tuple, tuple, str]:
+    if spec.get("dataset", "modular") != "modular":
+        have = (getattr(data, "name", "modular"), getattr(data, "pool", None), getattr(data, "pool_seed", None))
+        want = (spec["dataset"], spec["train_pool"], spec["pool_seed"])
+        names = "(dataset, train_pool, pool_seed, label_seed)"
+    else:
+        have = tuple(getattr(data, k, None) for k in ("operation", "p", "pair_seed"))
+        want = (spec["operation"], spec["p"], spec["pair_seed"])
+        names = "(operation, p, pair_seed, label_seed)"
+    return have + (data.label_seed,), want + (spec["label_seed"],), names
+
+
+def load_split(path, spec: dict):
+    """The training/test split of ``spec`` (its train fraction) from the dataset file ``path``, which must be
+    the one the spec was resolved for (same dataset, sizes and seeds)."""
+    data = load_dataset(path)
+    have, want, names = _dataset_identity(data, spec)
+    if have != want:
+        raise ValueError(f"dataset {path} holds {names}={have}, the run needs {want}")
+    return data.split(spec["train_fraction"])

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ sys.path.insert(0, str(SRC))
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
 
 from grokking import codedeps  # noqa: E402
+from grokking.data import IMAGE_SETS  # noqa: E402
 from grokking.config import ConfigError, enabled_figures, figure_grids, figure_runs, validate  # noqa: E402
 from grokking.experiments.gridplan import (  # noqa: E402
     chunk_work,
@@ -71,6 +73,16 @@ DATASET_PRIORITY = 1 + math.ceil(
         default=0,
     )
 )
+
+
+def image_dataset_args(name):
+    """The image-dataset command's options from data.<name> (the MNIST directory, when set, and download)."""
+    d = config["data"][name]
+    args = f"--train-pool {d['train_pool']} --pool-seed {d['pool_seed']} --label-seed {config['data']['label_seed']}"
+    if name == "mnist":
+        args += f" --dir {shlex.quote(str(d['dir']))}" if d["dir"] else ""
+        args += "" if d["download"] else " --no-download"
+    return args
 
 
 def run_dataset(w):

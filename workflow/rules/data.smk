@@ -20,3 +20,26 @@ rule dataset:
     shell:
         "{params.python} -m grokking dataset --operation {wildcards.operation} --p {wildcards.p} "
         "--pair-seed {params.pair_seed} --label-seed {params.label_seed} --out {output} > {log} 2>&1"
+
+
+rule image_dataset:
+    """Digit images (Fig 16): the training pool drawn once, the test set and the random-label stream.
+    MNIST's four files are read from data.mnist.dir, or downloaded there once and checked (SHA-256);
+    the offline stand-in comes with scikit-learn."""
+    input:
+        code=code("image-dataset"),
+    output:
+        L.image_dataset("{name}"),
+    log:
+        L.log("image_dataset", "{name}"),
+    wildcard_constraints:
+        name=one_of(IMAGE_SETS, "no_images"),
+    priority: DATASET_PRIORITY
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        python=PYTHON,
+        args=lambda w: image_dataset_args(w.name),
+    shell:
+        "{params.python} -m grokking image-dataset --name {wildcards.name} {params.args} --out {output} > {log} 2>&1"

@@ -146,6 +146,21 @@ class Split:
         return self.universe.p
 
     @property
+    def classes(self) -> int:
+        return self.universe.p
+
+    input_dim = None  # the model reads two operand indices, not a dense vector
+
+    @property
+    def train_inputs(self) -> np.ndarray:
+        """Operand pairs (n_train, 2)."""
+        return np.stack([self.train_m, self.train_n], 1)
+
+    @property
+    def test_inputs(self) -> np.ndarray:
+        return np.stack([self.test_m, self.test_n], 1)
+
+    @property
     def train_m(self):
         return self.universe.m[: self.n_train]
 

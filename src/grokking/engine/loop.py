@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..data import Split
 from ..models import get_family
 from . import losses
 from .adamw import AdamW
@@ -86,7 +85,8 @@ def resolve_device(device="auto") -> torch.device:
 
 @dataclass
 class StackData:
-    """The tensors of one stack on the device: operands x (n, 2), labels per model (K, n)."""
+    """The tensors of one stack on the device: inputs x (n, 2) operand indices or (n, D) dense vectors,
+    labels per model (K, n)."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor  # (K, n_train): each model's (partly corrupted) labels
@@ -97,18 +97,22 @@ class StackData:
     n_noise: np.ndarray  # (K,)
 
     @classmethod
-    def build(cls, split: Split, models: list[ModelSettings], device) -> StackData:
+    def build(cls, split, models: list[ModelSettings], device) -> StackData:
         def t(a):
             return torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)
+
+        def inputs(a):  # operand indices stay integers, dense inputs float32
+            a = np.asarray(a)
+            return t(a) if a.dtype.kind in "iu" else torch.as_tensor(a, dtype=torch.float32, device=device)
 
         labels, n_noise = zip(*(split.train_labels(ms.corruption) for ms in models), strict=True)
         n_noise = np.asarray(n_noise)
         corrupt = torch.arange(split.n_train, device=device).unsqueeze(0) < t(n_noise).unsqueeze(1)
         return cls(
-            torch.stack([t(split.train_m), t(split.train_n)], 1),
+            inputs(split.train_inputs),
             t(np.stack(labels)),
             t(split.train_true),
-            torch.stack([t(split.test_m), t(split.test_n)], 1),
+            inputs(split.test_inputs),
             t(split.test_labels),
             corrupt,
             n_noise,
@@ -138,7 +142,7 @@ class BatchOrder:
 
 
 def train(
-    split: Split,
+    split,
     settings: StackSettings,
     models: list[ModelSettings],
     *,
@@ -147,7 +151,7 @@ def train(
     desc="train",
     max_stack: int | None = None,
 ) -> TrainResult:
-    """Train ``len(models)`` networks on ``split`` as one stacked model.
+    """Train ``len(models)`` networks on ``split`` (a split of :mod:`grokking.data`) as one stacked model.
 
     On CPU a large stack is trained as consecutive sub-stacks of ``max_stack`` models (default: the
     family's ``cpu_sub_stack``); on a GPU as one stack unless ``max_stack`` is given.
@@ -175,10 +179,9 @@ def train(
     return _train_stack(split, settings, models, dev, progress, desc)
 
 
-def _check(split: Split, settings: StackSettings) -> list[int]:
+def _check(split, settings: StackSettings) -> list[int]:
     shape, bs = settings.shape, settings.batch_size
-    if getattr(shape, "p", split.p) != split.p:
-        raise ValueError(f"p: model has p={shape.p} but the dataset has p={split.p}")
+    _check_inputs(shape, split)
     if bs is not None and not 1 <= bs <= split.n_train:
         raise ValueError(f"batch_size: {bs} must be 'full' or an integer in [1, {split.n_train}] (training set size)")
     if getattr(shape, "norm", "none") == "batchnorm" and (bs or split.n_train) < 2:
@@ -187,6 +190,21 @@ def _check(split: Split, settings: StackSettings) -> list[int]:
     if log_steps[-1] != settings.steps or log_steps[0] < 1:
         raise ValueError("log_steps must lie in [1, steps] and end at steps")
     return log_steps
+
+
+def _check_inputs(shape, split):
+    """The model reads what the dataset holds: operand pairs mod p, or dense vectors and classes."""
+    dense = getattr(shape, "inputs", None)
+    if split.input_dim is None:
+        if dense is not None:
+            raise ValueError(f"inputs: the model reads dense vectors of length {dense}, the dataset operand pairs")
+        if shape.p != split.p:
+            raise ValueError(f"p: model has p={shape.p} but the dataset has p={split.p}")
+    elif dense != split.input_dim or shape.n_classes != split.classes:
+        raise ValueError(
+            f"inputs: the dataset has {split.input_dim} inputs and {split.classes} classes; the model reads "
+            f"{'operand pairs' if dense is None else dense} and has {getattr(shape, 'n_classes', shape.p)} classes"
+        )
 
 
 def _train_stack(split, settings, models, dev, progress, desc) -> TrainResult:

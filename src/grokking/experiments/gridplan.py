@@ -11,8 +11,16 @@ from __future__ import annotations
 
 import json
 
-from ..data.modular import train_size
-from .specs import PER_MODEL_KEYS, cell_spec, grid_settings, spec_hash, stack_keys, width_spec
+from .specs import (
+    PER_MODEL_KEYS,
+    cell_spec,
+    class_count,
+    grid_settings,
+    spec_hash,
+    stack_keys,
+    training_examples,
+    width_spec,
+)
 
 
 def cell_id(spec: dict) -> str:
@@ -61,7 +69,7 @@ def plan(config: dict) -> dict:
                 keep.add(cell["id"])
     stacks = {}
     for cid, spec in unique.items():
-        key = json.dumps({k: spec[k] for k in stack_keys()}, sort_keys=True)
+        key = json.dumps({k: spec[k] for k in stack_keys() if k in spec}, sort_keys=True)
         stacks.setdefault(key, []).append(cid)
     chunks = {}
     for key, ids in stacks.items():
@@ -86,14 +94,15 @@ def work_estimate(spec: dict, models: int = 1) -> float:
     example-step: the 2-layer MLP's output layer (3 B N p), the Transformer's blocks (2 tokens, 12 d^2
     weights each, forward and backward) and head, the deep MLP's matrices. Used as the Snakemake job
     priority, so that the longest jobs start first and a 2-core build does not end on one long job."""
-    b = train_size(spec["p"], spec["train_fraction"]) if spec["batch_size"] == "full" else int(spec["batch_size"])
-    p, model = int(spec["p"]), spec.get("model", "mlp2")
+    b = training_examples(spec) if spec["batch_size"] == "full" else int(spec["batch_size"])
+    p, model = class_count(spec), spec.get("model", "mlp2")
     if model == "transformer":
         d = int(spec["d_model"])
         per_example = 3 * (2 * 12 * d * d * int(spec["layers"]) + p * d)
     elif model == "deep_mlp":
         n = int(spec["width"])
-        per_example = 3 * (2 * n + (int(spec["depth"]) - 2) * n * n + n * p)
+        first = n * int(spec["inputs"]) if spec.get("inputs") else 2 * n  # dense matmul, or the operand gather
+        per_example = 3 * (first + (int(spec["depth"]) - 2) * n * n + n * p)
     else:
         per_example = 3 * int(spec["width"]) * p
     return round(per_example * b * int(spec["steps"]) * models / 1e9, 1)

@@ -26,9 +26,7 @@ def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=Tru
     from ..models import get_family
 
     stack = dict(chunk["stack"])
-    universe = results.load_universe(data_path)
-    results.check_universe(universe, stack, data_path)
-    split = universe.split(stack["train_fraction"])
+    split = results.load_split(data_path, stack)
     settings = stack_settings(stack)
     ids = [c[0] for c in chunk["cells"]]
     res = train(
@@ -106,6 +104,10 @@ def _combine_seeds(per_seed: list[dict], xi, rules, how: str) -> dict:
         names = [summarize(d["curves"], xi, rules)["phase"] for d in per_seed]
         out["phase"] = max(names, key=lambda n: (names.count(n), -names.index(n)))
     return out
+
+
+def _shared_spec(spec: dict, panel_key: str) -> dict:
+    return {k: v for k, v in spec.items() if k not in (panel_key, "train_fraction", "corruption", "seed")}
 
 
 def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weights=None):
@@ -190,6 +192,8 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
         phase_names=np.asarray(phases.PHASES),
         grid=np.asarray(grid),
         settings=np.asarray(json.dumps(g, sort_keys=True, default=str)),
+        # what every cell shares (the first panel's resolved spec without the grid's axes), for titles
+        spec=np.asarray(json.dumps(_shared_spec(cells[0]["spec"], g["panel_key"]), sort_keys=True)),
         code_version=np.asarray(results.code_version()),
         kept_cells=np.asarray(json.dumps(stored_cells, sort_keys=True)),
         **stored,

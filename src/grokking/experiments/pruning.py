@@ -135,14 +135,12 @@ def prune_saved_run(run_dir, data_path, out_path, *, device="cpu") -> dict:
     ``fraction`` (pruned / N), ``neuron_ipr`` (N,) and the scalars ``corruption``, ``n_noise``.
     """
     from ..engine import resolve_device
-    from ..results import check_universe, load_run, load_universe, write_npz
+    from ..results import load_run, load_split, write_npz
 
     device = resolve_device(device)
     run = load_run(run_dir)
     spec = run.spec
-    universe = load_universe(data_path)
-    check_universe(universe, spec, data_path)
-    split = universe.split(spec["train_fraction"])
+    split = load_split(data_path, spec)
     ckpt = run.checkpoint
     shape = shape_from_dict(ckpt["shape"])
     params = {k: v.unsqueeze(0).to(device) for k, v in ckpt["params"].items()}

@@ -18,9 +18,7 @@ def run_and_save(spec: dict, data_path, out_dir, *, device="auto", phase_rules=N
     """Train one run and write spec.json, curves.npz, model.pt and summary.json into ``out_dir``."""
     import torch
 
-    universe = results.load_universe(data_path)
-    results.check_universe(universe, spec, data_path)
-    split = universe.split(spec["train_fraction"])
+    split = results.load_split(data_path, spec)
     settings = stack_settings(spec)
     res = train(split, settings, [model_settings(spec)], device=device, progress=progress, desc=spec.get("name", "run"))
     family = get_family(settings.shape)

@@ -1,10 +1,11 @@
 """One path from the config to what the engine trains. Imports no torch: the DAG stays fast.
 
 A *spec* is a flat dict of resolved run settings (the keys of ``run_defaults``) plus the dataset
-seeds and the IPR convention. Named runs, grid cells and width-sweep seeds are all resolved by
-:func:`resolve` (``run_defaults`` overlaid by their own settings, numbers in one canonical type), and
-turned into engine settings by :func:`stack_settings` (what the models of a stack share) and
-:func:`model_settings` (what each model has of its own).
+seeds and the IPR convention; a spec on digit images (``dataset`` mnist or digits) also records the
+dataset's input size and classes and its training pool (``IMAGE_KEYS``). Named runs, grid cells and
+width-sweep seeds are all resolved by :func:`resolve` (``run_defaults`` overlaid by their own settings,
+numbers in one canonical type), and turned into engine settings by :func:`stack_settings` (what the
+models of a stack share) and :func:`model_settings` (what each model has of its own).
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
+from ..data.images import IMAGE_SETS, train_count
+from ..data.modular import train_size
+
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 # What may differ between the models of one stack (engine.ModelSettings); everything else is shared.
 PER_MODEL_KEYS = ("corruption", "weight_decay", "dropout", "lr", "seed")
 DATA_KEYS = ("pair_seed", "label_seed", "ipr_mode")
+IMAGE_KEYS = ("inputs", "classes", "train_pool", "pool_seed")  # image datasets only
 FLOAT_KEYS = ("train_fraction", "corruption", "dropout", "lr", "eps", "weight_decay")
-INT_KEYS = ("p", "width", "steps", "seed", "log_every", "d_model", "heads", "layers", "depth")
+INT_KEYS = ("p", "width", "steps", "seed", "log_every", "d_model", "heads", "layers", "depth") + IMAGE_KEYS
 
 
 class ConfigError(ValueError):
@@ -37,7 +42,8 @@ def run_keys() -> tuple:
 
 
 def stack_keys() -> tuple:
-    return tuple(k for k in run_keys() if k not in PER_MODEL_KEYS) + DATA_KEYS
+    """What the models of one stack share; a spec holds ``IMAGE_KEYS`` only on image datasets."""
+    return tuple(k for k in run_keys() if k not in PER_MODEL_KEYS) + DATA_KEYS + IMAGE_KEYS
 
 
 def resolve(config: dict, *overlays: dict) -> dict:
@@ -54,7 +60,24 @@ def resolve(config: dict, *overlays: dict) -> dict:
     spec.update(
         pair_seed=config["data"]["pair_seed"], label_seed=config["data"]["label_seed"], ipr_mode=config["ipr"]["mode"]
     )
+    if spec["dataset"] != "modular":
+        kind, data = IMAGE_SETS[spec["dataset"]], config["data"][spec["dataset"]]
+        spec.update(
+            inputs=kind.inputs, classes=kind.classes, train_pool=data["train_pool"], pool_seed=data["pool_seed"]
+        )
     return normalize(spec)
+
+
+def training_examples(spec: dict) -> int:
+    """Training examples of a resolved spec: floor(alpha p^2) pairs, or floor(alpha pool) images."""
+    if spec["dataset"] == "modular":
+        return train_size(spec["p"], spec["train_fraction"])
+    return train_count(spec["train_pool"], spec["train_fraction"])
+
+
+def class_count(spec: dict) -> int:
+    """Output classes: p for the modular task, the dataset's classes for images."""
+    return int(spec.get("classes") or spec["p"])
 
 
 def normalize(spec: dict) -> dict:

@@ -45,9 +45,7 @@ def train_width_job(job: dict, data_path, out_path, *, device="auto", progress=T
 
     spec, seeds = dict(job["spec"]), [int(s) for s in job["seeds"]]
     dev = resolve_device(device)
-    universe = results.load_universe(data_path)
-    results.check_universe(universe, spec, data_path)
-    split = universe.split(spec["train_fraction"])
+    split = results.load_split(data_path, spec)
     settings = stack_settings(dict(spec, record_neuron_ipr=False))
     res = train(
         split, settings, [model_settings(with_seed(spec, s)) for s in seeds], device=dev, progress=progress, desc=desc

@@ -75,9 +75,7 @@ class Results:
         """The dataset split and training labels a run was trained on."""
         spec = self.run(name).spec
         path = self.layout.dataset_of(spec)
-        split = self._get(
-            ("split", path, spec["train_fraction"]), lambda: results.load_universe(path).split(spec["train_fraction"])
-        )
+        split = self._get(("split", path, spec["train_fraction"]), lambda: results.load_split(path, spec))
         return split, split.train_labels(spec["corruption"])
 
 
@@ -308,6 +306,41 @@ def _gamma_ipr_layer(run, component, layer):
         rr = r.run(run)
         i = int(rr.spec["depth"]) - 1 if layer == -1 else int(layer)
         return _spearman(rr.ipr(component), np.abs(rr.params[f"bn{i}_weight"].numpy()))
+
+    return f
+
+
+def _grid_spec(r, grid) -> dict:
+    import json
+
+    return json.loads(r.grid(grid)["spec"])
+
+
+def _best_panel_phase_gain(grid, phase):
+    """Most cells of ``phase`` in any panel after the first, minus those in the first panel."""
+
+    def f(r):
+        from ..phases import PHASE_CODES
+
+        counts = np.sum(r.grid(grid)["phase"] == PHASE_CODES[phase], axis=(1, 2))
+        return float(counts[1:].max() - counts[0])
+
+    return f
+
+
+def _test_gain_beyond_noise(grid, z=2.0):
+    """Largest test-accuracy gain of a panel after the first over the first panel at the same (alpha, xi),
+    minus ``z`` standard errors of the difference of two accuracies on the grid's test set (binomial)."""
+
+    def f(r):
+        from ..data import IMAGE_SETS
+
+        spec = _grid_spec(r, grid)
+        n_test = IMAGE_SETS[spec["dataset"]].test_count(spec["train_pool"])
+        acc = np.asarray(r.grid(grid)["test_acc"], dtype=float)  # [panel, xi, alpha]
+        base, other = acc[:1], acc[1:]
+        se = np.sqrt((base * (1 - base) + other * (1 - other)) / n_test)
+        return float(np.nanmax(other - base - z * se))
 
     return f
 
@@ -716,6 +749,37 @@ CLAIMS = (
         grids=("mlp3_wd", "mlp3_lazy_wd"),
     ),
     Claim(
+        "images_wd_full_inversion",
+        "Fig 16a",
+        "On MNIST with corrupted labels, weight decay gives Full Inversion",
+        "{dataset}: most Full-Inversion cells of a weight-decay panel minus those at weight decay 0",
+        ">",
+        0.0,
+        _best_panel_phase_gain("images_wd", "Full Inversion"),
+        grids=("images_wd",),
+    ),
+    Claim(
+        "images_large_wd_confusion",
+        "Fig 16a",
+        "... and very large weight decay gives Confusion",
+        "{dataset}: Confusion cells at the largest weight decay minus those at weight decay 0",
+        ">",
+        0.0,
+        _outer_panel_gain("images_wd", "Confusion"),
+        grids=("images_wd",),
+    ),
+    Claim(
+        "images_dropout_no_gain",
+        "Fig 16b",
+        "Dropout does not help against the corrupted labels",
+        "{dataset}: largest test-accuracy gain of a dropout panel over dropout 0 at the same (alpha, xi), "
+        "minus 2 standard errors of the difference on the test set",
+        "<=",
+        0.0,
+        _test_gain_beyond_noise("images_dropout"),
+        grids=("images_dropout",),
+    ),
+    Claim(
         "mlp3_bn_gamma_output",
         "Fig 15",
         "With BatchNorm, output-layer column IPR correlates with |gamma| of the BatchNorm before it",
@@ -750,7 +814,7 @@ def evaluate(
             "id": c.id,
             "figure": c.figure,
             "claim": c.claim,
-            "metric": c.metric,
+            "metric": _metric_text(results, c),
             "op": c.op,
             "threshold": threshold,
             "value": None,
@@ -770,6 +834,19 @@ def evaluate(
             row["known_failure"] = known_failures[c.id]
         rows.append(row)
     return rows
+
+
+def _metric_text(results: Results, c: Claim) -> str:
+    """The claim's metric, naming the dataset its first grid was trained on where it says ``{dataset}``."""
+    if "{dataset}" not in c.metric:
+        return c.metric
+    from ..data import dataset_title
+
+    try:
+        name = dataset_title(_grid_spec(results, c.grids[0]))
+    except (FileNotFoundError, KeyError):
+        name = "(dataset unknown: grid missing)"
+    return c.metric.replace("{dataset}", name)
 
 
 def unexpected_failures(rows: list[dict]) -> list[str]:

@@ -36,6 +36,8 @@ __all__ = [
     "panel_name",
     "PHASES",
     "panel_title",
+    "model_text",
+    "grid_text",
 ]
 
 
@@ -139,6 +141,37 @@ def panel_name(grid, i):
     value = grid["panels"][i]
     value = int(value) if float(value).is_integer() else value
     return f"{PANEL_LABELS.get(grid['panel_key'], grid['panel_key'])} {value}"
+
+
+def model_text(spec: dict) -> str:
+    """The dataset and the model of a resolved spec in a few words, e.g. ``"addition mod 59, 2-layer
+    quadratic MLP, N = 256, MSE"`` or ``"UCI 8x8 digits (pool 500), 4-layer ReLU MLP, N = 128, CE"``."""
+    from ..data import dataset_title
+
+    data = dataset_title(spec) + (f" (pool {spec['train_pool']})" if "train_pool" in spec else "")
+    act = "ReLU" if spec["activation"] == "relu" else spec["activation"]
+    model = spec.get("model", "mlp2")
+    if model == "transformer":
+        arch = f"{spec['layers']}-block Transformer, d = {spec['d_model']}, {spec['heads']} heads"
+    elif model == "deep_mlp":
+        arch = f"{spec['depth']}-layer {act} MLP, N = {spec['width']}" + (
+            ", lazier init" if spec["init"] == "lazy" else ""
+        )
+    else:
+        arch = f"2-layer {act} MLP, N = {spec['width']}"
+    norm = {"batchnorm": ", BatchNorm", "layernorm": ", LayerNorm"}.get(spec["norm"], "")
+    return f"{data}, {arch}{norm}, {spec['loss'].upper()}"
+
+
+def grid_text(grid) -> str:
+    """:func:`model_text` of a merged grid, with its optimizer settings unless its panels vary them."""
+    import json
+
+    spec = json.loads(grid["spec"])
+    text = model_text(spec)
+    if grid["panel_key"] not in ("batch_size", "lr"):
+        text += f", lr {spec['lr']:g}, {spec['steps']} steps"
+    return text
 
 
 def phase_diagram(ax, grid, i, *, title=None):
