@@ -272,9 +272,10 @@ def good():
                 ],
                 [0, 1, 30],
             ),
-            # dropout 0.3 gains at most 0.01 over dropout 0, within noise on 797 test images (Fig 16b)
+            # dropout 0.3 gains at most 0.01 over dropout 0, within noise on 797 test images, and loses
+            # dropout 0's one Partial-Inversion cell (Fig 16b)
             "images_dropout": image_grid(
-                [[["Memorization"] * 2] * 2] * 3,
+                [[["Memorization", "Partial Inversion"], ["Memorization"] * 2]] + [[["Memorization"] * 2] * 2] * 2,
                 [0, 0.3, 0.9],
                 test_acc=[[[0.95, 0.97], [0.8, 0.85]], [[0.96, 0.97], [0.81, 0.84]], [[0.1, 0.1], [0.1, 0.1]]],
             ),
@@ -374,9 +375,9 @@ def bad():
                 [[["Full Inversion", "Coexistence"], ["Confusion", "Memorization"]]] * 2,
                 [0, 30],
             ),
-            # dropout 0.3 gains 0.1 at one cell, beyond noise on 797 test images
+            # dropout 0.3 gains 0.1 at one cell, beyond noise on 797 test images, and inverts two cells
             "images_dropout": image_grid(
-                [[["Memorization"] * 2] * 2] * 2,
+                [[["Memorization"] * 2] * 2, [["Coexistence", "Partial Inversion"], ["Full Inversion"] * 2]],
                 [0, 0.3],
                 test_acc=[[[0.8, 0.8], [0.6, 0.6]], [[0.9, 0.8], [0.6, 0.6]]],
             ),
@@ -452,6 +453,7 @@ GOOD_VALUES = {
     "lazy_output_ipr": 0.1425,  # 0.38 - 0.2375
     "images_wd_full_inversion": 1.0,  # 1 Full-Inversion cell at wd 1, none at 30 or 0
     "images_large_wd_confusion": 3.0,
+    "images_dropout_no_inversion": -1.0,
     "images_dropout_no_gain": _gain_minus_noise(0.95, 0.96),  # the largest of the six cells
     "mlp3_bn_gamma_output": 1.0,  # |gamma| (not gamma) of bn2 grows with the output IPR
     "mlp3_bn_gamma_input": 0.0,
@@ -495,6 +497,7 @@ BAD_VALUES = {
     "lazy_output_ipr": -0.1425,
     "images_wd_full_inversion": 0.0,
     "images_large_wd_confusion": 0.0,
+    "images_dropout_no_inversion": 3.0,
     "images_dropout_no_gain": _gain_minus_noise(0.8, 0.9),
     "mlp3_bn_gamma_output": -1.0,
     "mlp3_bn_gamma_input": 1.0,

@@ -328,6 +328,19 @@ def _best_panel_phase_gain(grid, phase):
     return f
 
 
+def _inversion_gain(grid):
+    """Most Partial- or Full-Inversion cells of any panel after the first, minus those of the first."""
+
+    def f(r):
+        from ..phases import PHASE_CODES
+
+        codes = [PHASE_CODES["Partial Inversion"], PHASE_CODES["Full Inversion"]]
+        counts = np.sum(np.isin(r.grid(grid)["phase"], codes), axis=(1, 2))
+        return float(counts[1:].max() - counts[0])
+
+    return f
+
+
 def _test_gain_beyond_noise(grid, z=2.0):
     """Largest test-accuracy gain of a panel after the first over the first panel at the same (alpha, xi),
     minus ``z`` standard errors of the difference of two accuracies on the grid's test set (binomial)."""
@@ -767,6 +780,16 @@ CLAIMS = (
         0.0,
         _outer_panel_gain("images_wd", "Confusion"),
         grids=("images_wd",),
+    ),
+    Claim(
+        "images_dropout_no_inversion",
+        "Fig 16b",
+        "Dropout is ineffective against the corrupted labels: it gives no inversion",
+        "{dataset}: most Partial- or Full-Inversion cells of a dropout panel minus those at dropout 0",
+        "<=",
+        0.0,
+        _inversion_gain("images_dropout"),
+        grids=("images_dropout",),
     ),
     Claim(
         "images_dropout_no_gain",
