@@ -27,7 +27,7 @@ def cmd_dataset(a):
 
 def cmd_image_dataset(a):
     from .data.images import build_image_set
-    from .data.mnist import MnistUnavailable
+    from .data.mnist import ChecksumError, IdxFormatError, MnistUnavailable
     from .results import write_npz
 
     try:
@@ -39,7 +39,7 @@ def cmd_image_dataset(a):
             mnist_dir=a.dir,
             download=not a.no_download,
         )
-    except MnistUnavailable as err:
+    except (MnistUnavailable, ChecksumError, IdxFormatError) as err:  # their messages say what to do
         sys.exit(f"error: {err}")
     write_npz(a.out, **images.to_arrays())
     print(

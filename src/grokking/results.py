@@ -282,23 +282,11 @@ def load_dataset(path):
     return ImageSet.from_arrays(arrays) if kind == "images" else Universe.from_arrays(arrays)
 
 
-def _dataset_identity(data, spec: dict) -> tuple[tuple, tuple, str]:
-    if spec.get("dataset", "modular") != "modular":
-        have = (getattr(data, "name", "modular"), getattr(data, "pool", None), getattr(data, "pool_seed", None))
-        want = (spec["dataset"], spec["train_pool"], spec["pool_seed"])
-        names = "(dataset, train_pool, pool_seed, label_seed)"
-    else:
-        have = tuple(getattr(data, k, None) for k in ("operation", "p", "pair_seed"))
-        want = (spec["operation"], spec["p"], spec["pair_seed"])
-        names = "(operation, p, pair_seed, label_seed)"
-    return have + (data.label_seed,), want + (spec["label_seed"],), names
-
-
 def load_split(path, spec: dict):
     """The training/test split of ``spec`` (its train fraction) from the dataset file ``path``, which must be
     the one the spec was resolved for (same dataset, sizes and seeds)."""
     data = load_dataset(path)
-    have, want, names = _dataset_identity(data, spec)
-    if have != want:
-        raise ValueError(f"dataset {path} holds {names}={have}, the run needs {want}")
+    want = {key: spec.get(key, "modular" if key == "dataset" else None) for key in data.identity}
+    if want != data.identity:
+        raise ValueError(f"dataset {path} holds {data.identity}; the run needs {want}")
     return data.split(spec["train_fraction"])

@@ -34,21 +34,22 @@ class ImageKind:
     train_images: int  # images the pool is drawn from
     title: str  # the dataset's name in figures and claims
     test_images: int | None  # a fixed test set, or None: the images outside the pool
+    max_value: int  # the largest pixel value
 
     def test_count(self, pool: int) -> int:
         return self.train_images - pool if self.test_images is None else self.test_images
 
 
 IMAGE_SETS = {
-    "mnist": ImageKind(784, 10, 60000, "MNIST", 10000),
-    "digits": ImageKind(64, 10, 1797, "UCI 8x8 digits", None),
+    "mnist": ImageKind(784, 10, 60000, "MNIST", 10000, 255),
+    "digits": ImageKind(64, 10, 1797, "UCI 8x8 digits", None, 16),
 }
 
 
 def pool_size(name: str, requested: int) -> int:
     """The pool size a config asks for, checked against the dataset (the digits keep >= 1 test image)."""
     kind = IMAGE_SETS[name]
-    limit = kind.train_images - (1 if name == "digits" else 0)
+    limit = kind.train_images - (1 if kind.test_images is None else 0)
     if not 1 <= requested <= limit:
         raise ValueError(f"data.{name}.train_pool: {requested} must be in [1, {limit}]")
     return requested
@@ -94,16 +95,15 @@ class ImageSet:
             test_images, test_labels = images[rest], np.asarray(labels)[rest]
         gen = torch.Generator().manual_seed(int(label_seed))
         random_labels = torch.randint(0, kind.classes, (pool,), generator=gen).numpy()
-        max_value = 255 if name == "mnist" else 16
         return cls(
             name,
             int(pool_seed),
             int(label_seed),
-            max_value,
+            kind.max_value,
             kind.classes,
-            _pixels(images[chosen], max_value),
+            _pixels(images[chosen], kind.max_value),
             np.asarray(labels)[chosen].astype(np.int64),
-            _pixels(np.asarray(test_images).reshape(len(test_images), -1), max_value),
+            _pixels(np.asarray(test_images).reshape(len(test_images), -1), kind.max_value),
             np.asarray(test_labels).astype(np.int64),
             random_labels.astype(np.int64),
             source,
@@ -143,6 +143,16 @@ class ImageSet:
     @property
     def pool(self) -> int:
         return len(self.train_labels)
+
+    @property
+    def identity(self) -> dict:
+        """The spec settings this file was made for (``results.load_split`` compares them)."""
+        return {
+            "dataset": self.name,
+            "train_pool": self.pool,
+            "pool_seed": self.pool_seed,
+            "label_seed": self.label_seed,
+        }
 
     def normalization(self) -> tuple[float, float]:
         """(mean, std) of every pixel of the pool, scaled to [0, 1]."""

@@ -119,6 +119,17 @@ class Universe:
             np.asarray(a["random_labels"]),
         )
 
+    @property
+    def identity(self) -> dict:
+        """The spec settings this file was made for (``results.load_split`` compares them)."""
+        return {
+            "dataset": "modular",
+            "operation": self.operation,
+            "p": self.p,
+            "pair_seed": self.pair_seed,
+            "label_seed": self.label_seed,
+        }
+
     def split(self, train_fraction) -> Split:
         n_train = train_size(self.p, train_fraction)
         if not 0 < n_train < self.p * self.p:
