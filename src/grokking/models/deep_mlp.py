@@ -198,6 +198,15 @@ def hidden_features(
     return h
 
 
+CPU_SUB_STACK = 4
+
+
+def cpu_sub_stack(shape: DeepMLPShape) -> int:
+    """Models per sub-stack on CPU: a larger stack gets slower per model (benchmarks/README.md), and 4
+    keeps the batched products even over 1, 2 or 4 threads."""
+    return CPU_SUB_STACK
+
+
 def forward(
     shape: DeepMLPShape, params: dict, buffers: dict, x: torch.Tensor, *, train: bool, dropout=None
 ) -> torch.Tensor:

@@ -154,6 +154,15 @@ def _drop(branch: torch.Tensor, dropout, last_only: bool) -> torch.Tensor:
     return branch * (mask[:, :, -1:] if last_only else mask)
 
 
+CPU_SUB_STACK = 4
+
+
+def cpu_sub_stack(shape: TransformerShape) -> int:
+    """Models per sub-stack on CPU: a larger stack gets slower per model (benchmarks/README.md), and 4
+    keeps the batched products even over 1, 2 or 4 threads."""
+    return CPU_SUB_STACK
+
+
 def forward(shape: TransformerShape, params: dict, buffers: dict, x: torch.Tensor, *, train: bool, dropout=None):
     """Logits (K, B, p) read at the last position, scaled by 1/d_model."""
     drop = dropout if train else None
