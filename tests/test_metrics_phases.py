@@ -88,7 +88,9 @@ def test_classify_is_vectorized_and_thresholds_are_configurable():
         "Memorization",
         "Forgetting",
         "Confusion",
+        "Diverged",
     }
+    assert classify(np.nan, np.nan, 0.2, np.nan) == "Diverged"  # a model whose loss stopped being finite
 
 
 # Each phase's boundary, just at and just below the threshold (0.8999 is one example in 10^4 below 0.9).

@@ -30,37 +30,41 @@ def test_unknown_rule_is_an_error():
         prunable_count([1.0], 0.9, "median")
 
 
-def _job(path, width, seeds, curves, final_test):
+def _job(path, width, seeds, curves, final_test, diverged_at=None):
     write_npz(
         path,
         width=np.int64(width),
         seeds=np.asarray(seeds),
         pruned_test_acc=np.asarray(curves, np.float32),
         final_test_acc=np.asarray(final_test),
-        final_train_acc=np.ones(len(seeds)),
+        final_train_acc=np.where(np.isnan(final_test), np.nan, 1.0),
+        diverged_at=np.asarray(diverged_at or [-1] * len(seeds)),
     )
 
 
 def test_merge_summarizes_required_and_prunable_neurons(tmp_path):
-    # width 4: seeds prune 2 and 1 neurons (required 2 and 3); width 6: one seed never generalized.
+    # width 4: seeds prune 2 and 1 neurons (required 2 and 3); width 6: one seed never generalized, the
+    # other diverged at step 30 (its curves NaN, as the width job writes them)
     _job(tmp_path / "a.npz", 4, [1, 2], [[1, 1, 1, 0.2], [1, 1, 0.3, 0.2]], [1, 1])
     _job(tmp_path / "b.npz", 6, [1, 2], [[1, 1, 1, 1, 1, 0.5], [0.5, 0.1, 0.1, 0.1, 0.1, 0.1]], [1, 0.5])
+    _job(tmp_path / "c.npz", 6, [3], [[np.nan] * 6], [np.nan], [30])
     out = merge_width_sweep(
-        [tmp_path / "b.npz", tmp_path / "a.npz"],
+        [tmp_path / "b.npz", tmp_path / "c.npz", tmp_path / "a.npz"],
         {"metric": "test_acc", "threshold": 0.9},
         tmp_path / "s.npz",
         tmp_path / "s.csv",
     )
     assert out["widths"].tolist() == [4, 6]
-    assert out["seeds_generalized"].tolist() == [2, 1] and out["seeds_total"].tolist() == [2, 2]
+    assert out["seeds_generalized"].tolist() == [2, 1] and out["seeds_total"].tolist() == [2, 3]
+    assert out["seeds_diverged"].tolist() == [0, 1]
     assert out["required_mean"][0] == pytest.approx(2.5)
     assert out["required_se"][0] == pytest.approx(np.std([2, 3], ddof=1) / np.sqrt(2))
     assert out["prunable_pct_mean"][0] == pytest.approx(100 * 1.5 / 4)
     assert out["required_mean"][1] == pytest.approx(2) and np.isnan(out["required_se"][1])
     assert json.loads(str(out["retention"]))["rule"] == "prefix"
     rows = (tmp_path / "s.csv").read_text().splitlines()
-    assert rows[0] == "width,seed,final_train_acc,final_test_acc,generalized,prunable,required"
-    assert rows[1:] == ["4,1,1,1,1,2,2", "4,2,1,1,1,1,3", "6,1,1,1,1,4,2", "6,2,1,0.5,0,,"]
+    assert rows[0] == "width,seed,final_train_acc,final_test_acc,generalized,prunable,required,diverged"
+    assert rows[1:] == ["4,1,1,1,1,2,2,0", "4,2,1,1,1,1,3,0", "6,1,1,1,1,4,2,0", "6,2,1,0.5,0,,,0", "6,3,nan,nan,0,,,1"]
 
 
 def _spec(p, width, steps=60):

@@ -16,6 +16,17 @@ def _threads(n):
         torch.set_num_threads(int(n))
 
 
+def _checkpoint(a, job):
+    """The job's checkpoint (``--checkpoint``), identified by its description and its data file."""
+    if not a.checkpoint:
+        return None
+    from pathlib import Path
+
+    from .engine import Checkpoint, fingerprint
+
+    return Checkpoint(a.checkpoint, fingerprint(job, Path(a.data).read_bytes()), a.checkpoint_every)
+
+
 def cmd_dataset(a):
     from .data.modular import Universe
     from .results import write_npz
@@ -54,7 +65,12 @@ def cmd_train_run(a):
     _threads(a.threads)
     spec = json.loads(a.spec)
     rules = json.loads(a.phase_rules) if a.phase_rules else None
-    s = run_and_save(spec, a.data, a.out, device=a.device, phase_rules=rules, progress=not a.no_progress)
+    ckpt = _checkpoint(a, spec)
+    s = run_and_save(
+        spec, a.data, a.out, device=a.device, phase_rules=rules, progress=not a.no_progress, checkpoint=ckpt
+    )
+    if ckpt:
+        ckpt.clear()
     print(
         f"{spec.get('name')}: train {s['train_acc']:.4f} test {s['test_acc']:.4f} "
         f"corrupted {s['corrupted_acc']:.4f} -> {s['phase']} ({s['seconds_per_step'] * 1e3:.1f} ms/step "
@@ -68,14 +84,10 @@ def cmd_train_chunk(a):
 
     _threads(a.threads)
     job = json.loads(a.job)
-    res = train_chunk(
-        job,
-        a.data,
-        a.out,
-        device=a.device,
-        progress=not a.no_progress,
-        desc=a.name,
-    )
+    ckpt = _checkpoint(a, job)
+    res = train_chunk(job, a.data, a.out, device=a.device, progress=not a.no_progress, desc=a.name, checkpoint=ckpt)
+    if ckpt:
+        ckpt.clear()
     K = len(job["cells"])
     steps = job["stack"]["steps"]
     print(
@@ -116,7 +128,10 @@ def cmd_width_job(a):
 
     _threads(a.threads)
     job = json.loads(a.job)
-    out = train_width_job(job, a.data, a.out, device=a.device, progress=not a.no_progress, desc=a.name)
+    ckpt = _checkpoint(a, job)
+    out = train_width_job(job, a.data, a.out, device=a.device, progress=not a.no_progress, desc=a.name, checkpoint=ckpt)
+    if ckpt:
+        ckpt.clear()
     print(
         f"{a.name}: width {int(out['width'])}, seeds {job['seeds'][0]}..{job['seeds'][-1]}: final test acc "
         f"{np.round(out['final_test_acc'], 3).tolist()} ({float(out['seconds']):.1f} s training)",
@@ -207,6 +222,13 @@ def _timing_arg(parser):
     parser.add_argument("--timing", default=None, help="write the job's wall/CPU time and peak memory here (TSV)")
 
 
+def _checkpoint_args(parser):
+    parser.add_argument("--checkpoint", default=None, help="checkpoint folder: resume from it, remove it when done")
+    parser.add_argument(
+        "--checkpoint-every", type=float, default=600.0, help="seconds between checkpoints (0: per sub-stack only)"
+    )
+
+
 def _job_args(parser, job_help=None, name=None):
     """The arguments every compute job takes: data in, npz out, device, threads, timing file (and job, name,
     progress)."""
@@ -253,9 +275,11 @@ def main(argv=None):
     t.add_argument("--phase-rules", default=None, help="phase thresholds as JSON")
     t.add_argument("--no-progress", action="store_true")
     _timing_arg(t)
+    _checkpoint_args(t)
     t.set_defaults(func=cmd_train_run)
     c = sub.add_parser("train-chunk", help="train one chunk of grid cells as a stacked model")
     _job_args(c, "chunk description as JSON (stack settings and cells)", "chunk")
+    _checkpoint_args(c)
     c.set_defaults(func=cmd_train_chunk)
     m = sub.add_parser("merge-grid", help="merge a grid's chunks into arrays and a tidy CSV")
     m.add_argument("--config-json", required=True)
@@ -271,6 +295,7 @@ def main(argv=None):
     r.set_defaults(func=cmd_prune_run)
     wj = sub.add_parser("width-job", help="Fig 32: train the seeds of one width, prune each lowest-IPR first")
     _job_args(wj, "job as JSON (resolved spec and seeds)", "width")
+    _checkpoint_args(wj)
     wj.set_defaults(func=cmd_width_job)
     mw = sub.add_parser("merge-width-sweep", help="Fig 32: prunable/required neurons per width")
     mw.add_argument("--jobs", nargs="+", required=True)

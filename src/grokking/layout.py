@@ -60,6 +60,10 @@ class Layout:
     def grid_weights(self, grid: str) -> str:
         return f"{self.results}/grids/{grid}_weights.npz"
 
+    def checkpoint(self, rule: str, name: str) -> str:
+        """A training job's checkpoint folder (removed when the job finishes)."""
+        return f"{self.results}/checkpoints/{rule}/{name}"
+
     # --- analyses ---------------------------------------------------------------------------
     def pruning(self, run: str) -> str:
         return f"{self.results}/analysis/pruning/{run}.npz"

@@ -8,13 +8,16 @@ Accuracies are fractions in [0, 1]. First match wins; comparisons are inclusive:
 4. train >= 0.9                                 -> Memorization
 5. max test accuracy during training >= 0.9     -> Forgetting (it generalized, then collapsed)
 6. otherwise                                    -> Confusion
+
+A model whose loss stopped being finite (the engine records the step; its metrics are NaN from there)
+is not classified: its phase is Diverged.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-PHASES = ("Coexistence", "Partial Inversion", "Full Inversion", "Memorization", "Forgetting", "Confusion")
+PHASES = ("Coexistence", "Partial Inversion", "Full Inversion", "Memorization", "Forgetting", "Confusion", "Diverged")
 PHASE_CODES = {name: i for i, name in enumerate(PHASES)}
 # One colour per phase, used by every figure.
 PHASE_COLORS = {
@@ -24,6 +27,7 @@ PHASE_COLORS = {
     "Memorization": "#d62728",
     "Forgetting": "#ff7f0e",
     "Confusion": "#7f7f7f",
+    "Diverged": "#000000",
 }
 DEFAULTS = {"accuracy_threshold": 0.9, "inversion_slack": 1.05, "forgetting_threshold": 0.9}
 
@@ -47,7 +51,7 @@ def classify(
 
     ``max_test_acc`` (running maximum over training) separates Forgetting from Confusion; without it
     the fifth row is reported as Confusion only if the final test accuracy never reached the
-    threshold, which is all the final step can tell.
+    threshold, which is all the final step can tell. NaN accuracies (a diverged model) give Diverged.
     """
     train = np.asarray(train_acc, dtype=float)
     test = np.asarray(test_acc, dtype=float)
@@ -63,7 +67,7 @@ def classify(
         train >= accuracy_threshold - tol,
         best >= forgetting_threshold - tol,
     ]
-    codes = np.select(conds, [0, 1, 2, 3, 4], default=5)
+    codes = np.select([np.isnan(train) | np.isnan(test), *conds], [6, 0, 1, 2, 3, 4], default=5)
     if np.ndim(codes) == 0:
         return PHASES[int(codes)]
     return np.asarray(PHASES, dtype=object)[codes]

@@ -87,6 +87,33 @@ def read_json(path):
         return json.load(fh)
 
 
+class ResultFileError(ValueError):
+    """A result file that exists but cannot be read (truncated, corrupt, from another format)."""
+
+
+def rebuild_command(path) -> str:
+    """The command that rebuilds one result file (with its preset's config when it is not the paper's)."""
+    parts = Path(path).parts
+    preset = parts[parts.index("results") + 1] if "results" in parts[:-1] else "paper"
+    config = "" if preset == "paper" else f" --configfile config/{preset}.yaml"
+    return f"snakemake --force {path}{config}"
+
+
+def read_result(path, what: str, reader):
+    """``reader(path)`` for a result file; a missing or unreadable file raises an error that names the file
+    and the command that rebuilds it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} ({what}) does not exist; build it with: {rebuild_command(path)}")
+    try:
+        return reader(path)
+    except Exception as err:  # noqa: BLE001 - zip, zlib, pickle, JSON and torch each raise their own
+        raise ResultFileError(
+            f"{path} ({what}) is truncated or corrupt ({type(err).__name__}: {err}); "
+            f"rebuild it with: {rebuild_command(path)}"
+        ) from err
+
+
 def code_version() -> str:
     """git SHA of the source tree (with '-dirty' if modified), or the package version."""
     from ._version import __version__
@@ -119,14 +146,15 @@ class Run:
 
     @cached_property
     def curves(self) -> dict:
-        with np.load(self.path / "curves.npz") as z:
-            return {k: z[k] for k in z.files}
+        return _load_npz(self.path / "curves.npz", "run curves")
 
     @cached_property
     def checkpoint(self) -> dict:
         import torch
 
-        return torch.load(self.path / "model.pt", map_location="cpu", weights_only=True)
+        return read_result(
+            self.path / "model.pt", "run weights", lambda p: torch.load(p, map_location="cpu", weights_only=True)
+        )
 
     @property
     def params(self) -> dict:
@@ -182,20 +210,24 @@ def load_run(path) -> Run:
     path = Path(path)
     if not (path / "summary.json").exists():
         raise FileNotFoundError(
-            f"{path} is not a finished run directory (no summary.json); build it with: snakemake {path}/summary.json"
+            f"{path} is not a finished run directory (no summary.json); build it with: "
+            f"{rebuild_command(path / 'summary.json')}"
         )
-    return Run(path, read_json(path / "spec.json"), read_json(path / "summary.json"))
+    return Run(
+        path,
+        read_result(path / "spec.json", "run spec", read_json),
+        read_result(path / "summary.json", "run summary", read_json),
+    )
 
 
 def _load_npz(path, what: str, scalars: bool = False) -> dict:
     """Every array of an npz file; a missing file names the Snakemake target that builds it."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} ({what}) does not exist; build it with: snakemake {path}")
-    with np.load(path) as z:
-        if scalars:
-            return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
-        return {k: z[k] for k in z.files}
+
+    def read(p):
+        with np.load(p) as z:
+            return {k: (z[k].item() if scalars and z[k].ndim == 0 else z[k]) for k in z.files}
+
+    return read_result(path, what, read)
 
 
 def load_grid(path) -> dict:

@@ -51,10 +51,11 @@ rule train_width_job:
         job=lambda w: json.dumps(WIDTH_JOBS[w.job], sort_keys=True),
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
+        checkpoint=lambda w: checkpoint_args("train_width_job", w.job),
     shell:
         "{params.python} -m grokking width-job --job {params.job:q} --data {input.data} --out {output} "
         "--device {params.device} --threads {threads} --name {wildcards.job} {params.progress} "
-        "--timing {log.timing} > {log.out} 2>&1"
+        "{params.checkpoint} --timing {log.timing} > {log.out} 2>&1"
 
 
 rule merge_width_sweep:

@@ -53,6 +53,14 @@ def code(command=None, notebook=None):
     return codedeps.code_files(command=command, notebook=notebook, root=ROOT)
 
 
+def checkpoint_args(rule, name):
+    """A training job's checkpoint folder and interval (config `checkpoint.every_minutes`; 0: none)."""
+    minutes = config["checkpoint"]["every_minutes"]
+    if not minutes:
+        return ""
+    return f"--checkpoint {L.checkpoint(rule, name)} --checkpoint-every {60 * minutes:g}"
+
+
 def one_of(names, empty):
     """A wildcard constraint matching exactly ``names``."""
     return "|".join(names) if names else empty

@@ -23,7 +23,8 @@ rule train_run:
         outdir=lambda w: L.run_dir(w.run),
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
+        checkpoint=lambda w: checkpoint_args("train_run", w.run),
     shell:
         "{params.python} -m grokking train-run --spec {params.spec:q} --data {input.data} --out {params.outdir} "
         "--device {params.device} --threads {threads} --phase-rules {params.phase_rules:q} {params.progress} "
-        "--timing {log.timing} > {log.out} 2>&1"
+        "{params.checkpoint} --timing {log.timing} > {log.out} 2>&1"

@@ -41,6 +41,19 @@ class AdamW:
         }
         self._decay.update({k: 1.0 for k in no_decay})
 
+    def state_dict(self) -> dict:
+        return {
+            "t": self.t,
+            "moments": {k: (m.detach().cpu().clone(), v.detach().cpu().clone()) for k, (m, v) in self.state.items()},
+        }
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict):
+        self.t = int(state["t"])
+        for name, (m, v) in self.state.items():
+            m.copy_(state["moments"][name][0])
+            v.copy_(state["moments"][name][1])
+
     @torch.no_grad()
     def step(self):
         self.t += 1

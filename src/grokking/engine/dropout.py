@@ -48,6 +48,13 @@ class StackDropout:
         }
         self._buf = None
 
+    def state_dict(self) -> dict:
+        return {k: g.get_state() for k, g in self.gens.items()}
+
+    def load_state_dict(self, state: dict):
+        for k, g in self.gens.items():
+            g.set_state(state[k])
+
     def masks(self, B: int, N: int):
         """The next masks (K, B, N) of every model (ones where a model has no dropout), or None when
         no model of the stack has dropout."""

@@ -3,14 +3,16 @@
 Setup (data on the device, stacked init from per-model seeds, AdamW, dropout, batch order), then per
 step: a batch, the gradients (the family's hand-written ones where it has them, else autograd), the
 optimizer step, and on the log schedule the metrics of every model in eval mode on the whole training
-and test sets. Randomness is per model and per purpose (:mod:`grokking.engine.seeds`), so a model's
-trajectory does not depend on which other models share its stack.
+and test sets (a model whose loss is no longer finite is marked diverged there, :mod:`.state`); with a
+checkpoint, the whole state is saved at its interval and restored on rerun (:mod:`.checkpoint`).
+Randomness is per model and per purpose (:mod:`grokking.engine.seeds`), so a model's trajectory does
+not depend on which other models share its stack.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -18,10 +20,12 @@ import torch
 from ..models import get_family
 from . import losses
 from .adamw import AdamW
+from .checkpoint import Checkpoint
 from .dropout import StackDropout
 from .evaluate import metrics_row
 from .progress import Progress
 from .seeds import derive_seed
+from .state import TrainState
 from .substacks import concat_results, sub_stack_limit
 
 
@@ -64,6 +68,7 @@ class TrainResult:
     n_noise: np.ndarray  # (K,)
     seconds: float
     device: str
+    diverged_at: np.ndarray  # (K,) the logged step at which a model's loss was first not finite, -1: never
     extra: dict = field(default_factory=dict)
 
 
@@ -130,6 +135,16 @@ class BatchOrder:
         self.n_train, self.bs, self.device = n_train, batch_size, device
         self.epoch, self.pos = None, 0
 
+    def state_dict(self) -> dict:
+        epoch = None if self.epoch is None else self.epoch.cpu()
+        return {"gens": [g.get_state() for g in self.gens], "epoch": epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict):
+        for g, s in zip(self.gens, state["gens"], strict=True):
+            g.set_state(s)
+        self.epoch = None if state["epoch"] is None else state["epoch"].to(self.device)
+        self.pos = state["pos"]
+
     def next(self) -> torch.Tensor:
         """(bs,) indices shared by every model, or (K, bs) per model."""
         if self.epoch is None or self.pos >= self.epoch.shape[1]:
@@ -150,33 +165,36 @@ def train(
     progress=True,
     desc="train",
     max_stack: int | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> TrainResult:
     """Train ``len(models)`` networks on ``split`` (a split of :mod:`grokking.data`) as one stacked model.
 
     On CPU a large stack is trained as consecutive sub-stacks of ``max_stack`` models (default: the
-    family's ``cpu_sub_stack``); on a GPU as one stack unless ``max_stack`` is given.
+    family's ``cpu_sub_stack``); on a GPU as one stack unless ``max_stack`` is given. With a
+    ``checkpoint`` the state of the sub-stack in training is saved at the checkpoint's interval and each
+    finished sub-stack's result is kept, so a rerun after a kill resumes where the last save left off.
     """
     if not models:
         raise ValueError("train: at least one model is required")
     dev = resolve_device(device)
     K = len(models)
     limit = sub_stack_limit(get_family(settings.shape), settings.shape, dev, K, max_stack)
-    if K > limit:
-        return concat_results(
-            [
-                train(
-                    split,
-                    settings,
-                    models[i : i + limit],
-                    device=dev,
-                    progress=progress,
-                    desc=f"{desc}[{i}:{min(K, i + limit)}]",
-                    max_stack=limit,
-                )
-                for i in range(0, K, limit)
-            ]
+    layout = {"device": dev.type, "models": K, "sub_stack": limit}
+    parts = []
+    for part, start in enumerate(range(0, K, limit)):
+        stack = models[start : start + limit]
+        name = desc if limit >= K else f"{desc}[{start}:{start + len(stack)}]"
+        saved = checkpoint.load(part, layout) if checkpoint else None
+        if saved is not None and "result" in saved:
+            parts.append(TrainResult(**saved["result"]))
+            continue
+        res = _train_stack(
+            split, settings, stack, dev, progress, name, saved, checkpoint and (checkpoint, part, layout)
         )
-    return _train_stack(split, settings, models, dev, progress, desc)
+        if checkpoint:
+            checkpoint.save(part, {"result": {f.name: getattr(res, f.name) for f in fields(res)}}, layout)
+        parts.append(res)
+    return parts[0] if len(parts) == 1 else concat_results(parts)
 
 
 def _check(split, settings: StackSettings) -> list[int]:
@@ -207,7 +225,8 @@ def _check_inputs(shape, split):
         )
 
 
-def _train_stack(split, settings, models, dev, progress, desc) -> TrainResult:
+def _train_stack(split, settings, models, dev, progress, desc, saved=None, saving=None) -> TrainResult:
+    """One stack; ``saved``: a checkpointed state to resume from; ``saving``: (checkpoint, part, layout)."""
     # --- setup ---
     family, shape, K = get_family(settings.shape), settings.shape, len(models)
     log_steps = _check(split, settings)
@@ -227,45 +246,55 @@ def _train_stack(split, settings, models, dev, progress, desc) -> TrainResult:
         settings.no_decay,
     )
     order = BatchOrder(models, split.n_train, settings.batch_size, dev) if settings.batch_size else None
-    curves, neuron_curve = {}, [] if settings.record_neuron_ipr else None
+    state = TrainState(K, settings.record_neuron_ipr)
+    if saved is not None:
+        state.restore(saved, params, buffers, opt, dropout, order)
     bar = Progress(settings.steps, desc, progress)
+    bar.update(state.step)
     start = time.perf_counter()
 
     # --- training ---
-    li = 0
-    for step in range(1, settings.steps + 1):
+    for step in range(state.step + 1, settings.steps + 1):
         x, y = _batch(data, order)
-        logging = step == log_steps[li]
+        logging = step == log_steps[state.li]
         batch_loss = _set_gradients(family, shape, params, buffers, x, y, settings.loss, dropout, manual, logging)
         opt.step()
         if logging:  # --- log ---
             row = metrics_row(family, settings, params, buffers, data)
             row["batch_loss"] = batch_loss.detach()
-            for key, val in row.items():
-                curves.setdefault(key, np.full((len(log_steps), K), np.nan))[li] = val.double().cpu().numpy()
-            if neuron_curve is not None:
-                detached = {k: v.detach() for k, v in params.items()}
-                neuron_curve.append(family.neuron_ipr(detached, settings.ipr_mode).float().cpu().numpy())
+            if state.neuron_ipr is not None:
+                row["neuron_ipr"] = family.neuron_ipr({k: v.detach() for k, v in params.items()}, settings.ipr_mode)
+            state.log(step, len(log_steps), row, desc)
             bar.set_postfix(
-                train=f"{np.nanmean(curves['train_acc'][li]):.3f}", test=f"{np.nanmean(curves['test_acc'][li]):.3f}"
+                **{k: f"{_finite_mean(state.curves[k + '_acc'][state.li - 1]):.3f}" for k in ("train", "test")}
             )
-            li += 1
+        state.step = step
         bar.update(1)
+        if saving and saving[0].due():  # --- checkpoint ---
+            ckpt, part, layout = saving
+            ckpt.save(part, state.snapshot(params, buffers, opt, dropout, order, time.perf_counter() - start), layout)
     bar.close()
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    seconds = state.seconds + time.perf_counter() - start
     return TrainResult(
         np.asarray(log_steps),
-        _curve_order(curves),
-        None if neuron_curve is None else np.stack(neuron_curve),
+        _curve_order(state.curves),
+        None if state.neuron_ipr is None else np.stack(state.neuron_ipr),
         {k: v.detach().cpu() for k, v in params.items()},
         {k: v.cpu() for k, v in buffers.items()},
         init_params,
         data.n_noise,
         seconds,
         str(dev),
+        state.diverged_at,
     )
+
+
+def _finite_mean(x: np.ndarray) -> float:
+    """Mean over the models that have not diverged (NaN when none is left)."""
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else float("nan")
 
 
 def _stack(dicts: list[dict]) -> dict:

@@ -39,4 +39,5 @@ def concat_results(parts: list):
         np.concatenate([p.n_noise for p in parts]),
         sum(p.seconds for p in parts),
         first.device,
+        np.concatenate([p.diverged_at for p in parts]),
     )

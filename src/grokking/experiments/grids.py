@@ -19,7 +19,7 @@ from .specs import model_settings, stack_settings
 from .summary import final_keys, summarize
 
 
-def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=True, desc="chunk"):
+def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=True, desc="chunk", checkpoint=None):
     """Train every cell of a chunk as one stacked model and write ``out_path`` (npz). The cells named in
     ``chunk["keep"]`` also store their final weights and every IPR component at init and at the end."""
     from ..engine import train
@@ -29,15 +29,15 @@ def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=Tru
     split = results.load_split(data_path, stack)
     settings = stack_settings(stack)
     ids = [c[0] for c in chunk["cells"]]
-    res = train(
-        split, settings, [model_settings(c[1]) for c in chunk["cells"]], device=device, progress=progress, desc=desc
-    )
+    models = [model_settings(c[1]) for c in chunk["cells"]]
+    res = train(split, settings, models, device=device, progress=progress, desc=desc, checkpoint=checkpoint)
     family = get_family(settings.shape)
     neuron = family.neuron_ipr(res.params, settings.ipr_mode).float().numpy()
     arrays = {
         "ids": np.asarray(ids),
         "steps": res.steps,
         "n_noise": res.n_noise,
+        "diverged_at": res.diverged_at,
         "neuron_ipr": neuron,
         "seconds": np.asarray(res.seconds),
         "device": np.asarray(res.device),
@@ -80,6 +80,7 @@ def _load_cells(paths) -> dict:
                 "curves": {k: v[:, j] for k, v in curves.items()},
                 "neuron_ipr": z["neuron_ipr"][j],
                 "n_noise": int(z["n_noise"][j]),
+                "diverged_at": int(z["diverged_at"][j]),
                 "stored": {key.split("/", 1)[0] + "/" + key.split("/")[2]: z[key] for key in z if f"/{cid}/" in key},
             }
     return cells
@@ -130,6 +131,7 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
     neuron = np.full((P, S, X, A, N), np.nan, dtype=np.float32)
     steps = np.full((P, A, T), -1, dtype=np.int64)  # minibatch panels have their own step counts
     n_noise = np.zeros((P, X, A), dtype=np.int64)
+    diverged_at = np.full((P, S, X, A), -1, dtype=np.int64)
     weights, stored, stored_cells = {}, {}, []
     groups = {}
     for c in cells:
@@ -148,6 +150,7 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
         neuron[sidx] = d["neuron_ipr"]
         steps[c["panel"], c["alpha"]] = d["steps"]
         n_noise[idx] = d["n_noise"]
+        diverged_at[sidx] = d["diverged_at"]
         if c["seed"] == 0 and kept(config, grid, c):  # the first seed's model stands for the cell
             key = f"{c['panel']}_{c['xi']}_{c['alpha']}"
             stored_cells.append(
@@ -188,6 +191,7 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
         seeds=np.asarray([-1 if s is None else s for s in seeds]),
         seed_phase=np.asarray(how),
         phase_seeds=seed_codes,
+        diverged_at_seeds=diverged_at,
         neuron_ipr_seeds=neuron,
         phase_names=np.asarray(phases.PHASES),
         grid=np.asarray(grid),

@@ -14,13 +14,22 @@ from .specs import model_settings, run_keys, spec_hash, stack_settings
 from .summary import summarize
 
 
-def run_and_save(spec: dict, data_path, out_dir, *, device="auto", phase_rules=None, progress=True):
-    """Train one run and write spec.json, curves.npz, model.pt and summary.json into ``out_dir``."""
+def run_and_save(spec: dict, data_path, out_dir, *, device="auto", phase_rules=None, progress=True, checkpoint=None):
+    """Train one run and write spec.json, curves.npz, model.pt and summary.json into ``out_dir`` (with a
+    ``checkpoint``, :class:`grokking.engine.Checkpoint`, resuming from it)."""
     import torch
 
     split = results.load_split(data_path, spec)
     settings = stack_settings(spec)
-    res = train(split, settings, [model_settings(spec)], device=device, progress=progress, desc=spec.get("name", "run"))
+    res = train(
+        split,
+        settings,
+        [model_settings(spec)],
+        device=device,
+        progress=progress,
+        desc=spec.get("name", "run"),
+        checkpoint=checkpoint,
+    )
     family = get_family(settings.shape)
     curves = {k: v[:, 0] for k, v in res.curves.items()}
     comps = family.ipr_components(res.params, settings.ipr_mode)
@@ -43,6 +52,7 @@ def run_and_save(spec: dict, data_path, out_dir, *, device="auto", phase_rules=N
         n_train=split.n_train,
         n_test=split.p**2 - split.n_train,
         n_noise=int(res.n_noise[0]),
+        diverged_at=int(res.diverged_at[0]) if res.diverged_at[0] >= 0 else None,
         full_table_plateau=1 - spec["corruption"] + spec["corruption"] / spec["p"],
         ipr_quantiles={q: float(np.quantile(neuron.numpy(), q)) for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
         train_seconds=res.seconds,

@@ -8,6 +8,8 @@ two logged steps is not seen. Evaluating every step would cost more than trainin
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import phases
@@ -24,11 +26,14 @@ def summarize(curves: dict, corruption, rules: dict | None = None) -> dict:
     """Final metrics, maxima over training and the phase, from curves indexed (step, ...).
 
     Works on one model (curves of shape (T,), scalars out) and on many ((T, K), arrays (K,) out);
-    ``corruption`` is xi, broadcast against the models. Phase rules: ``phases.rules(rules)``.
+    ``corruption`` is xi, broadcast against the models. Phase rules: ``phases.rules(rules)``. A model
+    that diverged (NaN final accuracies) has the phase Diverged.
     """
     rules = phases.rules(rules)
     out = {k: np.asarray(curves[k])[-1] for k in final_keys(curves)}
-    out["max_test_acc"] = np.nanmax(np.asarray(curves["test_acc"]), axis=0)
-    out["max_train_acc"] = np.nanmax(np.asarray(curves["train_acc"]), axis=0)
+    with warnings.catch_warnings():  # a model that diverged at the first logged step has no maximum
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out["max_test_acc"] = np.nanmax(np.asarray(curves["test_acc"]), axis=0)
+        out["max_train_acc"] = np.nanmax(np.asarray(curves["train_acc"]), axis=0)
     out["phase"] = phases.classify(out["train_acc"], out["test_acc"], corruption, out["max_test_acc"], **rules)
     return out

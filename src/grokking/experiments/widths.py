@@ -36,7 +36,9 @@ def prunable_count(curve, threshold: float, rule: str = "prefix") -> int:
     raise ValueError(f"width_sweep.retention.rule: {rule!r} is not one of {list(RETENTION_RULES)}")
 
 
-def train_width_job(job: dict, data_path, out_path, *, device="auto", progress=True, desc="width") -> dict:
+def train_width_job(
+    job: dict, data_path, out_path, *, device="auto", progress=True, desc="width", checkpoint=None
+) -> dict:
     """Train ``job["seeds"]`` at ``job["spec"]["width"]`` as one stack, prune each seed lowest-IPR first."""
     from ..engine import resolve_device, train
     from ..models import get_family
@@ -47,9 +49,8 @@ def train_width_job(job: dict, data_path, out_path, *, device="auto", progress=T
     dev = resolve_device(device)
     split = results.load_split(data_path, spec)
     settings = stack_settings(dict(spec, record_neuron_ipr=False))
-    res = train(
-        split, settings, [model_settings(with_seed(spec, s)) for s in seeds], device=dev, progress=progress, desc=desc
-    )
+    models = [model_settings(with_seed(spec, s)) for s in seeds]
+    res = train(split, settings, models, device=dev, progress=progress, desc=desc, checkpoint=checkpoint)
     ipr = get_family(settings.shape).neuron_ipr(res.params, settings.ipr_mode)  # (K, N)
     order = pruning_order(ipr, lowest_first=True)
     labels, n_noise = split.train_labels(spec["corruption"])
@@ -65,13 +66,15 @@ def train_width_job(job: dict, data_path, out_path, *, device="auto", progress=T
         "steps": res.steps,
         "neuron_ipr": ipr.float().numpy(),
         "n_noise": np.int64(n_noise),
+        "diverged_at": res.diverged_at,
         "seconds": np.float64(res.seconds),
         "device": np.asarray(res.device),
         "spec": np.asarray(json.dumps(spec, sort_keys=True)),
     }
+    gone = res.diverged_at >= 0  # a diverged network has nothing to prune: NaN
     for key in CURVE_KEYS:
         out[f"final_{key}"] = res.curves[key][-1]
-        out[f"pruned_{key}"] = curves[key].astype(np.float32)  # (K, N): after pruning j = 0..N-1 neurons
+        out[f"pruned_{key}"] = np.where(gone[:, None], np.nan, curves[key]).astype(np.float32)  # (K, N): j pruned
     results.write_npz(out_path, **out)
     return out
 
@@ -97,6 +100,7 @@ def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
                     "seed": int(seed),
                     "final_train_acc": float(z["final_train_acc"][k]),
                     "final_test_acc": float(z["final_test_acc"][k]),
+                    "diverged": bool(z["diverged_at"][k] >= 0),
                     "generalized": n >= 0,
                     "prunable": n if n >= 0 else np.nan,
                     "required": width - n if n >= 0 else np.nan,
@@ -110,9 +114,11 @@ def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
     }
     n_gen = np.zeros(len(widths), dtype=np.int64)
     n_seeds = np.zeros(len(widths), dtype=np.int64)
+    n_diverged = np.zeros(len(widths), dtype=np.int64)
     for i, w in enumerate(widths):
         sel = [r for r in rows if r["width"] == w]
         n_seeds[i] = len(sel)
+        n_diverged[i] = sum(r["diverged"] for r in sel)
         good = [r for r in sel if r["generalized"]]
         n_gen[i] = len(good)
         if good:
@@ -125,6 +131,7 @@ def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
         widths=widths,
         seeds_total=n_seeds,
         seeds_generalized=n_gen,
+        seeds_diverged=n_diverged,
         row_width=np.asarray([r["width"] for r in rows]),
         row_seed=np.asarray([r["seed"] for r in rows]),
         row_prunable=np.asarray([r["prunable"] for r in rows], dtype=float),
@@ -136,7 +143,7 @@ def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
     results.write_npz(out_npz, **out)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    cols = ["width", "seed", "final_train_acc", "final_test_acc", "generalized", "prunable", "required"]
+    cols = ["width", "seed", "final_train_acc", "final_test_acc", "generalized", "prunable", "required", "diverged"]
     w.writerow(cols)
     for r in rows:
         w.writerow(
@@ -148,6 +155,7 @@ def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
                 int(r["generalized"]),
                 "" if np.isnan(r["prunable"]) else int(r["prunable"]),
                 "" if np.isnan(r["required"]) else int(r["required"]),
+                int(r["diverged"]),
             ]
         )
     results.write_bytes(out_csv, buf.getvalue().encode())
