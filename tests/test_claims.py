@@ -61,6 +61,7 @@ class ArchRun:
         self.final, self.init = final, init or {}
         self.params = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in (params or {}).items()}
         self.spec = {"depth": depth}
+        self.summary = {"diverged_at": None}
 
     def ipr(self, component="neuron_ipr", *, init=False):
         return np.asarray((self.init if init else self.final)[component], dtype=float)
@@ -536,6 +537,24 @@ def test_image_claims_name_the_dataset_in_the_report():
     assert [r["metric"].split(":")[0] for r in rows] == ["UCI 8x8 digits"] * 2
     missing = evaluate(FakeResults(), claims)[0]
     assert missing["metric"].startswith("(dataset unknown: grid missing):") and not missing["passed"]
+
+
+def test_diverged_models_are_named_in_the_claims_report():
+    """A grid with diverged seeds: the claim is measured on the other cells and its row says how many
+    models diverged; without divergence the row has no such note."""
+    claim = BY_ID["images_wd_full_inversion"]
+    results = good()
+    grid = dict(results.grid("images_wd"))
+    at = np.full((len(grid["panels"]), 2, 2, 2), -1)
+    grid["diverged_at_seeds"] = at
+    results.grids["images_wd"] = grid
+    assert "diverged" not in evaluate(results, [claim])[0]
+    at[-1, 1, 0, :] = 40
+    row = evaluate(results, [claim])[0]
+    assert row["diverged"] == f"grid images_wd: 2 of {at.size} models"
+    assert "(diverged, in no phase: grid images_wd: 2 of" in to_markdown([row])
+    results.runs["m_bn"].summary = {"diverged_at": 120}
+    assert evaluate(results, [BY_ID["mlp3_bn_gamma_output"]])[0]["diverged"] == "run m_bn at step 120"
 
 
 def test_logit_claims_skip_corrupted_examples_that_kept_their_true_label():

@@ -855,8 +855,31 @@ def evaluate(
                 row["passed"] = bool(OPS[c.op](value, threshold))
         if c.id in (known_failures or {}):
             row["known_failure"] = known_failures[c.id]
+        diverged = _diverged_models(results, c)
+        if diverged:
+            row["diverged"] = diverged
         rows.append(row)
     return rows
+
+
+def _diverged_models(results: Results, c: Claim) -> str:
+    """Which models behind a claim diverged: they are in no phase, so phase counts leave them out."""
+    notes = []
+    for name in c.grids:
+        try:
+            at = results.grid(name).get("diverged_at_seeds")
+        except (FileNotFoundError, KeyError):
+            continue
+        if at is not None and (at >= 0).any():
+            notes.append(f"grid {name}: {int((at >= 0).sum())} of {at.size} models")
+    for name in c.runs:
+        try:
+            step = results.run(name).summary.get("diverged_at")
+        except FileNotFoundError:
+            continue
+        if step is not None:
+            notes.append(f"run {name} at step {step}")
+    return "; ".join(notes)
 
 
 def _metric_text(results: Results, c: Claim) -> str:
@@ -903,6 +926,8 @@ def to_markdown(rows: list[dict], preset: str = "") -> str:
         result = "PASS" if r["passed"] else "**FAIL**" + (f" ({r['error']})" if r.get("error") else "")
         if "known_failure" in r:
             result += f" (known {'failure' if not r['passed'] else 'failure, passes here'}: {r['known_failure']})"
+        if r.get("diverged"):
+            result += f" (diverged, in no phase: {r['diverged']})"
         cells = (r["figure"], r["claim"], r["metric"], _fmt(r["value"]), f"{r['op']} {_fmt(r['threshold'])}", result)
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
