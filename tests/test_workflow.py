@@ -3,7 +3,6 @@
 import itertools
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +20,6 @@ from grokking.experiments.gridplan import chunk_work, chunks_of_grid, plan, work
 from grokking.experiments.specs import resolve_run
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-COPY = ("Snakefile", "workflow", "config", "src", "profiles")
 
 
 def job_counts(output: str) -> dict:
@@ -33,16 +31,6 @@ def job_counts(output: str) -> dict:
             break
         counts[m.group(1)] = int(m.group(2))
     return counts
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory, repo_root):
-    """A private copy of the workflow, so tests never touch the user's results/ or figures/."""
-    root = tmp_path_factory.mktemp("wf")
-    for name in COPY:
-        src = repo_root / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
-    return root
 
 
 def snakemake(workdir, *args, timeout=1500):
@@ -155,13 +143,6 @@ def _is_png(path):
 def _is_pdf(path):
     data = Path(path).read_bytes()
     return data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:] and len(data) > 2000
-
-
-@pytest.fixture(scope="module")
-def smoke_build(workdir):
-    res = snakemake(workdir, "--cores", "2", "--configfile", "config/smoke.yaml")
-    assert res.returncode == 0, (res.stdout + res.stderr)[-5000:]
-    return workdir
 
 
 def test_smoke_build_makes_every_figure(smoke_build):

@@ -93,13 +93,21 @@ rule tables:
 
 
 rule claims:
-    """The claims report: each claim of the paper as a measured value against a threshold."""
+    """The claims report: each claim of the paper as a measured value against a threshold; its HTML table
+    (beside claims.md) goes into `snakemake --report`."""
     input:
         results=claim_inputs,
         code=code("claims"),
+        table=str(ROOT / "workflow" / "report" / "claims_table.py"),
     output:
         json=L.claims_json(),
         md=L.claims_md(),
+        html=report(
+            os.path.splitext(L.claims_md())[0] + ".html",
+            caption="../report/claims.rst",
+            category="Claims",
+            labels={"table": "claims report"},
+        ),
     log:
         L.log("claims"),
     params:
@@ -114,4 +122,4 @@ rule claims:
         "{params.python} -m grokking claims --results {params.results} --preset {params.preset} "
         "--active {params.active:q} --thresholds {params.thresholds:q} --known-failures {params.known:q} "
         "--json {output.json} --md {output.md} "
-        "{params.require} > {log} 2>&1"
+        "{params.require} > {log} 2>&1 && {params.python} {input.table:q} {output.json:q} {output.html:q} >> {log} 2>&1"
