@@ -71,6 +71,7 @@ def test_the_import_graph_has_no_cycle():
 LAYERS = [
     {
         "grokking._version",
+        "grokking.atomic",
         "grokking.data",
         "grokking.data.modular",
         "grokking.data.mnist",
@@ -88,12 +89,14 @@ LAYERS = [
         "grokking.models.deep_mlp",
         "grokking.engine",
         "grokking.engine.adamw",
+        "grokking.engine.checkpoint",
         "grokking.engine.dropout",
         "grokking.engine.evaluate",
         "grokking.engine.loop",
         "grokking.engine.losses",
         "grokking.engine.progress",
         "grokking.engine.seeds",
+        "grokking.engine.state",
         "grokking.engine.substacks",
     },
     {"grokking.results", "grokking.layout", "grokking.codedeps"},

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..results import write_torch
+from ..atomic import write_bytes
 
 
 def fingerprint(*parts) -> str:
@@ -56,7 +56,9 @@ class Checkpoint:
 
     def save(self, part: int, state: dict, layout: dict):
         """Write sub-stack ``part``'s ``state``; ``layout`` is how the engine cut the job into sub-stacks."""
-        write_torch(self._path(part), {"fingerprint": self.fingerprint, "layout": layout, **state})
+        buf = io.BytesIO()
+        torch.save({"fingerprint": self.fingerprint, "layout": layout, **state}, buf)
+        write_bytes(self._path(part), buf.getvalue())
         self._last = time.monotonic()
 
     def load(self, part: int, layout: dict) -> dict | None:
