@@ -1,6 +1,6 @@
 """`snakemake --report` after the smoke build: one self-contained HTML file with every figure of the preset,
 its caption from workflow/report/captions.yaml, and the claims table (rule `claims`,
-workflow/report/claims_table.py); plus the claims table's page on hand-made rows.
+``grokking.report.claims.to_html``); plus the claims table's page on hand-made rows.
 
 The smoke build is the session's shared one (tests/conftest.py), so this module adds only the report build
 (seconds) to `make test`.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import importlib.util
 import json
 import re
 from html.parser import HTMLParser
@@ -21,17 +20,10 @@ import yaml
 from conftest import deep_merge, run_snakemake
 
 from grokking.config import enabled_figures
-from grokking.report.claims import CLAIMS
+from grokking.report.claims import CLAIMS, to_html
 from grokking.report.figures import captions
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_claims_table():
-    spec = importlib.util.spec_from_file_location("claims_table", ROOT / "workflow" / "report" / "claims_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Page(HTMLParser):
@@ -165,7 +157,6 @@ def test_report_has_the_claims_table(report, smoke_build):
 def test_claims_table_page_escapes_and_explains():
     """The page on hand-made rows: markup in the text is escaped, failures carry their error or the
     preset's known-failure reason, values are shown as in claims.md."""
-    table = load_claims_table()
     rows = [
         {"id": "a", "figure": "Fig 1a", "claim": "x < y & z", "metric": "m|n", "op": ">=", "threshold": 0.9}
         | {"value": 0.94228, "passed": True},
@@ -174,12 +165,15 @@ def test_claims_table_page_escapes_and_explains():
         {"id": "c", "figure": "Fig 12", "claim": "c", "metric": "m", "op": ">", "threshold": 0.0}
         | {"value": -0.0231, "passed": False, "known_failure": "8 heads end lower at one block"},
     ]
-    out = table.render({"preset": "demo", "claims": rows, "not_built_in_this_preset": ["d"]})
+    out = to_html(rows, "demo", ["d"])
     assert "x &lt; y &amp; z" in out and "<script" not in out
     page = Page(out)
     cells = {r[0]: r for r in page.rows if r}
     assert cells["a"][2:] == ["x < y & z", "m|n", "0.942", ">= 0.9", "PASS"]
     assert cells["b"][4:] == ["–", "== Coexistence", "FAIL (FileNotFoundError: grids/wd.npz)"]
     assert cells["c"][4:] == ["-0.0231", "> 0", "FAIL (known failure: 8 heads end lower at one block)"]
-    assert "1 of 3 claims pass. Not built in this preset: d." in text_of(out)
+    assert (
+        "1 of 3 claims pass. 1 of the failures are known in this preset (the reason is in the row). "
+        "Not built in this preset: d."
+    ) in text_of(out)
     assert page.external_references() == []

@@ -164,7 +164,7 @@ def cmd_tables(a):
 def cmd_claims(a):
     from pathlib import Path
 
-    from .report.claims import CLAIMS, Results, evaluate, to_markdown, unexpected_failures
+    from .report.claims import CLAIMS, Results, evaluate, to_html, to_markdown, unexpected_failures
     from .results import write_bytes, write_json
 
     active = set(a.active.split(",")) if a.active else None
@@ -175,17 +175,20 @@ def cmd_claims(a):
         json.loads(a.thresholds) if a.thresholds else None,
         json.loads(a.known_failures) if a.known_failures else None,
     )
+    skipped = sorted(c.id for c in CLAIMS if c not in chosen)
     write_json(
         a.json,
         {
             "preset": a.preset,
             "passed": sum(r["passed"] for r in rows),
             "total": len(rows),
-            "not_built_in_this_preset": sorted(c.id for c in CLAIMS if c not in chosen),
+            "not_built_in_this_preset": skipped,
             "claims": rows,
         },
     )
     write_bytes(Path(a.md), to_markdown(rows, a.preset).encode())
+    if a.html:
+        write_bytes(Path(a.html), to_html(rows, a.preset, skipped).encode())
     print(f"claims: {sum(r['passed'] for r in rows)} of {len(rows)} pass", file=sys.stderr)
     failed = unexpected_failures(rows)
     if a.require_all and failed:
@@ -315,6 +318,7 @@ def main(argv=None):
     cl.add_argument("--known-failures", default=None, help="JSON {claim id: why it fails in this preset}")
     cl.add_argument("--json", required=True)
     cl.add_argument("--md", required=True)
+    cl.add_argument("--html", default=None, help="also the report as one self-contained HTML page")
     cl.add_argument("--require-all", action="store_true", help="exit 1 (after writing) if any claim fails")
     cl.set_defaults(func=cmd_claims)
     fi = sub.add_parser("figure-index", help="print README.md's figure index (Markdown) generated from the config")

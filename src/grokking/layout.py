@@ -93,6 +93,9 @@ class Layout:
     def claims_md(self) -> str:
         return f"{self.figures}/claims.md"
 
+    def claims_html(self) -> str:
+        return f"{self.figures}/claims.html"
+
     # --- job bookkeeping --------------------------------------------------------------------
     def log(self, rule: str, name: str = "") -> str:
         return f"{self.results}/logs/{rule}/{name}.log" if name else f"{self.results}/logs/{rule}.log"

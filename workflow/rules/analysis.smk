@@ -98,12 +98,11 @@ rule claims:
     input:
         results=claim_inputs,
         code=code("claims"),
-        table=str(ROOT / "workflow" / "report" / "claims_table.py"),
     output:
         json=L.claims_json(),
         md=L.claims_md(),
         html=report(
-            os.path.splitext(L.claims_md())[0] + ".html",
+            L.claims_html(),
             caption="../report/claims.rst",
             category="Claims",
             labels={"table": "claims report"},
@@ -121,5 +120,4 @@ rule claims:
     shell:
         "{params.python} -m grokking claims --results {params.results} --preset {params.preset} "
         "--active {params.active:q} --thresholds {params.thresholds:q} --known-failures {params.known:q} "
-        "--json {output.json} --md {output.md} "
-        "{params.require} > {log} 2>&1 && {params.python} {input.table:q} {output.json:q} {output.html:q} >> {log} 2>&1"
+        "--json {output.json} --md {output.md} --html {output.html} {params.require} > {log} 2>&1"

@@ -910,24 +910,91 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|")
 
 
-def to_markdown(rows: list[dict], preset: str = "") -> str:
-    n_pass = sum(r["passed"] for r in rows)
+def _result_text(r: dict) -> str:
+    """A row's verdict: PASS or FAIL (with the error), the preset's known-failure reason, diverged models."""
+    result = "PASS" if r["passed"] else "FAIL" + (f" ({r['error']})" if r.get("error") else "")
+    if "known_failure" in r:
+        result += f" (known {'failure' if not r['passed'] else 'failure, passes here'}: {r['known_failure']})"
+    if r.get("diverged"):
+        result += f" (diverged, in no phase: {r['diverged']})"
+    return result
+
+
+def _summary_line(rows: list[dict], skipped=()) -> str:
     n_known = sum(not r["passed"] and "known_failure" in r for r in rows)
-    known = f" {n_known} of the failures are known in this preset (the reason is in the row)." if n_known else ""
+    line = f"{sum(r['passed'] for r in rows)} of {len(rows)} claims pass."
+    if n_known:
+        line += f" {n_known} of the failures are known in this preset (the reason is in the row)."
+    if skipped:
+        line += f" Not built in this preset: {', '.join(skipped)}."
+    return line
+
+
+def _cells(r: dict) -> tuple:
+    """(figure, claim, measured, value, test, result) of a row."""
+    return (
+        r["figure"],
+        r["claim"],
+        r["metric"],
+        _fmt(r["value"]),
+        f"{r['op']} {_fmt(r['threshold'])}",
+        _result_text(r),
+    )
+
+
+def to_markdown(rows: list[dict], preset: str = "") -> str:
     lines = [
         f"# Claims report{f' ({preset} preset)' if preset else ''}",
         "",
-        f"{n_pass} of {len(rows)} claims pass.{known}",
+        _summary_line(rows),
         "",
         "| figure | claim | measured | value | test | result |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        result = "PASS" if r["passed"] else "**FAIL**" + (f" ({r['error']})" if r.get("error") else "")
-        if "known_failure" in r:
-            result += f" (known {'failure' if not r['passed'] else 'failure, passes here'}: {r['known_failure']})"
-        if r.get("diverged"):
-            result += f" (diverged, in no phase: {r['diverged']})"
-        cells = (r["figure"], r["claim"], r["metric"], _fmt(r["value"]), f"{r['op']} {_fmt(r['threshold'])}", result)
+        cells = list(_cells(r))
+        cells[-1] = cells[-1] if r["passed"] else "**FAIL**" + cells[-1][len("FAIL") :]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+HTML_STYLE = """
+body { font-family: system-ui, sans-serif; font-size: 14px; margin: 1em; color: #222; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border: 1px solid #ccc; padding: 4px 6px; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+code { font-size: 12px; }
+tr.pass td.result { color: #176317; font-weight: bold; }
+tr.fail td.result { color: #a31515; font-weight: bold; }
+tr.known td.result { color: #8a5a00; }
+"""
+
+
+def to_html(rows: list[dict], preset: str = "", skipped=()) -> str:
+    """The claims report as one self-contained page (inline style, no external file) for
+    ``snakemake --report``: one table row per claim, with its id."""
+    from html import escape
+
+    title = f"Claims report ({preset} preset)" if preset else "Claims report"
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        f'<head><meta charset="utf-8"><title>{escape(title)}</title><style>{HTML_STYLE}</style></head>',
+        "<body>",
+        f"<h1>{escape(title)}</h1>",
+        f"<p>{escape(_summary_line(rows, skipped))}</p>",
+        '<table id="claims">',
+        "<thead><tr>"
+        + "".join(f"<th>{h}</th>" for h in ("id", "figure", "claim", "measured", "value", "test", "result"))
+        + "</tr></thead>",
+        "<tbody>",
+    ]
+    for r in rows:
+        css = "pass" if r["passed"] else "known" if "known_failure" in r else "fail"
+        kinds = ("", "", "", ' class="num"', ' class="num"', ' class="result"')
+        cells = [f"<td><code>{escape(r['id'])}</code></td>"]
+        cells += [f"<td{k}>{escape(str(c))}</td>" for k, c in zip(kinds, _cells(r), strict=True)]
+        out.append(f'<tr class="{css}" id="claim-{escape(r["id"])}">' + "".join(cells) + "</tr>")
+    out += ["</tbody>", "</table>", "</body>", "</html>", ""]
+    return "\n".join(out)
