@@ -188,9 +188,7 @@ def train(
         if saved is not None and "result" in saved:
             parts.append(TrainResult(**saved["result"]))
             continue
-        res = _train_stack(
-            split, settings, stack, dev, progress, name, saved, checkpoint and (checkpoint, part, layout)
-        )
+        res = _train_stack(split, settings, stack, dev, progress, name, saved, checkpoint, (part, layout))
         if checkpoint:
             checkpoint.save(part, {"result": {f.name: getattr(res, f.name) for f in fields(res)}}, layout)
         parts.append(res)
@@ -225,8 +223,9 @@ def _check_inputs(shape, split):
         )
 
 
-def _train_stack(split, settings, models, dev, progress, desc, saved=None, saving=None) -> TrainResult:
-    """One stack; ``saved``: a checkpointed state to resume from; ``saving``: (checkpoint, part, layout)."""
+def _train_stack(split, settings, models, dev, progress, desc, saved=None, checkpoint=None, where=None):
+    """One stack; ``saved``: a checkpointed state to resume from; ``checkpoint``: where to save it, as
+    sub-stack ``where = (part, layout)`` of the job."""
     # --- setup ---
     family, shape, K = get_family(settings.shape), settings.shape, len(models)
     log_steps = _check(split, settings)
@@ -270,9 +269,9 @@ def _train_stack(split, settings, models, dev, progress, desc, saved=None, savin
             )
         state.step = step
         bar.update(1)
-        if saving and saving[0].due():  # --- checkpoint ---
-            ckpt, part, layout = saving
-            ckpt.save(part, state.snapshot(params, buffers, opt, dropout, order, time.perf_counter() - start), layout)
+        if checkpoint is not None and checkpoint.due():  # --- checkpoint ---
+            snapshot = state.snapshot(params, buffers, opt, dropout, order, time.perf_counter() - start)
+            checkpoint.save(where[0], snapshot, where[1])
     bar.close()
     if dev.type == "cuda":
         torch.cuda.synchronize()
