@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from grokking.phases import PHASES, classify
+from grokking.phases import PAPER_PHASES, classify
 from grokking.report import tables
 
 
 def test_table2_lists_the_decision_list_in_order():
     rows = tables.table2_rows()
-    assert tuple(r[0] for r in rows) == PHASES
+    assert tuple(r[0] for r in rows) == PAPER_PHASES
     assert rows[0] == ("Coexistence", "≥ 90", "≥ 90")
     assert rows[1][2] == "< 90 and ≥ 100(1.05 − ξ)"
 
@@ -28,7 +28,7 @@ def test_render_markdown_and_latex():
     assert set(out) == {"table1.md", "table1.tex", "table2.md", "table2.tex"}
     md = out["table2.md"].splitlines()
     assert md[2] == "| Phase | Test accuracy | Train accuracy |"
-    assert len([line for line in md if line.startswith("| ")]) == 1 + len(PHASES)
+    assert len([line for line in md if line.startswith("| ")]) == 1 + len(PAPER_PHASES)
     tex = out["table2.tex"]
     assert r"\begin{tabular}{lll}" in tex and r"\label{tab:table2}" in tex
     for raw in ("≥", "ξ", "−", "≈"):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 PHASES = ("Coexistence", "Partial Inversion", "Full Inversion", "Memorization", "Forgetting", "Confusion", "Diverged")
+PAPER_PHASES = PHASES[:-1]  # the six of the paper's Table 2; Diverged marks a failed run, not a phase
 PHASE_CODES = {name: i for i, name in enumerate(PHASES)}
 # One colour per phase, used by every figure.
 PHASE_COLORS = {
