@@ -14,6 +14,10 @@ them. Two steps, because a GPU machine may lack the workflow's own dependencies 
 ``--check`` first trains a few cells of the first chunk for a few steps on the CPU and on the device
 and reports how far their curves and weights differ. ``--budget-s`` stops starting new chunks once
 that much time has passed (the JSON says how many cells were done). Never asserts timings.
+
+``--precisions fp32 tf32 bf16`` trains the chunks once per precision (the config key ``precision``) and
+reports each mode's time, its speed-up over the first mode, and every cell whose phase differs from the
+first mode's (issue 14: Fig 3's alpha 0.5 column is ``--only a0500`` of the grids wd and dropout).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import platform
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -123,7 +129,6 @@ def cmd_run(a):
     import torch
 
     from grokking.engine import resolve_device
-    from grokking.experiments.grids import train_chunk
     from grokking.results import write_json
 
     job = json.loads(Path(a.plan).read_text())
@@ -139,8 +144,9 @@ def cmd_run(a):
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": str(dev),
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
-        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if dev.type == "cuda" else None,
+        "device_name": torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "plan": a.plan,
         "grids": job["grids"],
@@ -153,29 +159,51 @@ def cmd_run(a):
         with_plain = [n for n in names if any(float(c[1]["dropout"]) == 0.0 for c in chunks[n]["cells"])]
         info["check"] = _check(chunks[with_plain[len(with_plain) // 2]], a.data_dir, dev)
         print("check:", json.dumps(info["check"]), flush=True)
-    rows = []
     out_dir = Path(a.chunks_dir) if a.chunks_dir else Path("/tmp/bench_gpu_chunks")
     out_dir.mkdir(parents=True, exist_ok=True)
+    modes = a.precisions or [None]
+    for mode in modes:
+        rows, phases = _train_chunks(a, chunks, names, dev, torch, info, out_dir, mode)
+        if a.precisions:
+            info.setdefault("precision", {})[mode] = {
+                "wall_seconds": info["wall_seconds"],
+                "chunks": rows,
+                "phases": phases,
+            }
+    if a.precisions:
+        _compare_precisions(info["precision"], modes)
+        for mode in modes:
+            r = info["precision"][mode]
+            print(f"{mode}: {r['wall_seconds']:.1f} s, x{r['speedup']:.2f}, {len(r['other_phase'])} cells differ")
+    write_json(a.out, info)
+
+
+def _train_chunks(a, chunks, names, dev, torch, info, out_dir, mode):
+    """Train ``names`` one after another (stack precision ``mode`` unless None); rows and each cell's phase."""
+    from grokking.experiments.grids import train_chunk
+    from grokking.experiments.summary import summarize
+    from grokking.results import write_json
+
+    rows, cell_phases = [], {}
     start = time.perf_counter()
     for i, name in enumerate(names):
         if a.budget_s and time.perf_counter() - start > a.budget_s:
             print(f"budget of {a.budget_s} s reached: {i} of {len(names)} chunks done", flush=True)
             break
-        ch = chunks[name]
+        ch = chunks[name] if mode is None else dict(chunks[name], stack=dict(chunks[name]["stack"], precision=mode))
         t0 = time.perf_counter()
         res = train_chunk(
-            ch,
-            _data(a.data_dir, ch["stack"]),
-            out_dir / f"{name}.npz",
-            device=dev,
-            progress=False,
-            desc=name,
+            ch, _data(a.data_dir, ch["stack"]), out_dir / f"{name}.npz", device=dev, progress=False, desc=name
         )
         wall = time.perf_counter() - t0
         K, steps = len(ch["cells"]), ch["stack"]["steps"]
+        s = summarize(res.curves, np.asarray([float(c[1]["corruption"]) for c in ch["cells"]]))
+        for k, (cid, _) in enumerate(ch["cells"]):
+            cell_phases[f"{name}/{cid}"] = [str(s["phase"][k]), float(s["train_acc"][k]), float(s["test_acc"][k])]
         rows.append(
             {
                 "chunk": name,
+                "precision": ch["stack"].get("precision", "fp32"),
                 "train_fraction": ch["stack"]["train_fraction"],
                 "cells": K,
                 "steps": steps,
@@ -185,16 +213,31 @@ def cmd_run(a):
             }
         )
         print(
-            f"[{time.perf_counter() - start:7.1f} s] {name}: K={K} {res.seconds:.1f} s "
+            f"[{time.perf_counter() - start:7.1f} s] {name} {rows[-1]['precision']}: K={K} {res.seconds:.1f} s "
             f"({rows[-1]['ms_per_model_step']:.3f} ms per model-step)",
             flush=True,
         )
         _summary(info, rows, start, dev, torch)
         write_json(a.out, info)  # after every chunk: a run stopped from outside still leaves its numbers
     total = _summary(info, rows, start, dev, torch)
-    done = info["cells_done"]
-    write_json(a.out, info)
-    print(f"{len(rows)} chunks, {done} of {info['cells_planned']} cells in {total:.1f} s on {info['device_name']}")
+    print(
+        f"{len(rows)} chunks, {info['cells_done']} of {info['cells_planned']} cells in {total:.1f} s "
+        f"on {info['device_name']}"
+    )
+    return rows, cell_phases
+
+
+def _compare_precisions(by_mode: dict, modes: list):
+    """Speed-up of each mode over the first one, and the cells whose phase differs from the first mode's."""
+    ref = by_mode[modes[0]]
+    for mode in modes:
+        r = by_mode[mode]
+        r["speedup"] = ref["wall_seconds"] / r["wall_seconds"]
+        r["other_phase"] = {
+            cell: {modes[0]: ref["phases"][cell], mode: got}
+            for cell, got in r["phases"].items()
+            if cell in ref["phases"] and got[0] != ref["phases"][cell][0]
+        }
 
 
 def main(argv=None):
@@ -215,6 +258,7 @@ def main(argv=None):
     r.add_argument("--largest-first", action="store_true", help="train the largest alpha first")
     r.add_argument("--check", action="store_true", help="compare a few cells on CPU and device first")
     r.add_argument("--budget-s", type=float, default=None, help="start no new chunk after this many seconds")
+    r.add_argument("--precisions", nargs="+", default=None, help="train the chunks once per precision, compare")
     a = ap.parse_args(argv)
     cmd_plan(a) if a.cmd == "plan" else cmd_run(a)
 

@@ -96,6 +96,7 @@ LAYERS = [
         "grokking.engine.losses",
         "grokking.engine.progress",
         "grokking.engine.seeds",
+        "grokking.engine.precision",
         "grokking.engine.state",
         "grokking.engine.substacks",
     },

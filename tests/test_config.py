@@ -88,6 +88,10 @@ def test_mnist_grids_resolve_to_the_mnist_mlp_and_the_quick_preset_to_the_digits
         ({"data": {"mnist": {"train_pool": 70000}}}, "config key 'data.mnist.train_pool': 70000 is greater than"),
         ({"data": {"digits": {"dir": "/data"}}}, "config key 'data.digits': unknown key(s) ['dir']"),
         ({"ipr": {"mode": "dct"}}, "config key 'ipr.mode': 'dct' is not one of ['rfft', 'fft']"),
+        (
+            {"run_defaults": {"precision": "fp16"}},
+            "config key 'run_defaults.precision': 'fp16' is not one of ['fp32', 'tf32', 'bf16']",
+        ),
         ({"colour": "red"}, "config key '<top level>': unknown key(s) ['colour']"),
         (
             {"claims": {"thresholds": {"coexistense": 0.8}}},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from . import losses
+from .precision import autocast
 
 
 def _eval_chunk_size(K, N, budget_bytes=256 * 2**20):
@@ -12,7 +13,7 @@ def _eval_chunk_size(K, N, budget_bytes=256 * 2**20):
 
 
 @torch.no_grad()
-def evaluate(family, shape, params, buffers, x, y, loss, chunk=None):
+def evaluate(family, shape, params, buffers, x, y, loss, chunk=None, precision="fp32"):
     """Eval-mode per-model loss (K,) against y, and the predicted classes (K, B); y is (B,) or (K, B)."""
     K = next(iter(params.values())).shape[0]
     chunk = chunk or _eval_chunk_size(K, getattr(shape, "width", 512))
@@ -20,7 +21,8 @@ def evaluate(family, shape, params, buffers, x, y, loss, chunk=None):
     B = x.shape[-2]
     for s in range(0, B, chunk):
         sl = slice(s, min(B, s + chunk))
-        logits = family.forward(shape, params, buffers, x[..., sl, :], train=False)
+        with autocast(precision, x.device):
+            logits = family.forward(shape, params, buffers, x[..., sl, :], train=False).float()
         per_model.append(losses.per_model(logits, y[..., sl].expand(K, -1), loss) * (sl.stop - sl.start))
         preds.append(logits.argmax(-1))
     return torch.stack(per_model).sum(0) / B, torch.cat(preds, dim=1)
@@ -32,8 +34,9 @@ def metrics_row(family, settings, params, buffers, data) -> dict:
     corrupted and uncorrupted parts, the test set and the full table; losses; norms; mean IPR."""
     p = {k: v.detach() for k, v in params.items()}
     shape, loss = settings.shape, settings.loss
-    train_loss, train_pred = evaluate(family, shape, p, buffers, data.train_x, data.train_y, loss)
-    test_loss, test_pred = evaluate(family, shape, p, buffers, data.test_x, data.test_y, loss)
+    fp = settings.precision
+    train_loss, train_pred = evaluate(family, shape, p, buffers, data.train_x, data.train_y, loss, precision=fp)
+    test_loss, test_pred = evaluate(family, shape, p, buffers, data.test_x, data.test_y, loss, precision=fp)
     train_ok, test_ok, true_ok = train_pred == data.train_y, test_pred == data.test_y, train_pred == data.true_y
     ok = train_ok.double()
     cm = data.corrupt_mask.double()

@@ -23,6 +23,7 @@ from .adamw import AdamW
 from .checkpoint import Checkpoint
 from .dropout import StackDropout
 from .evaluate import metrics_row
+from .precision import autocast, computing
 from .progress import Progress
 from .seeds import derive_seed
 from .state import TrainState
@@ -44,6 +45,7 @@ class StackSettings:
     ipr_mode: str = "rfft"
     record_neuron_ipr: bool = False
     no_decay: tuple = ()  # parameter names AdamW does not decay (default: every parameter is decayed)
+    precision: str = "fp32"  # fp32 | tf32 | bf16 (:mod:`grokking.engine.precision`)
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,8 @@ def _train_stack(split, settings, models, dev, progress, desc, saved=None, check
     data = StackData.build(split, models, dev)
     inits = [family.init(shape, derive_seed(ms.seed, "init"), settings.init_scale) for ms in models]
     init_params = _stack([p for p, _ in inits])
-    manual = getattr(family, "manual_gradients", lambda s: False)(shape)
+    # Hand-written gradients are float32 code: under bf16 autograd differentiates the autocast forward.
+    manual = getattr(family, "manual_gradients", lambda s: False)(shape) and settings.precision != "bf16"
     params = {k: v.to(dev, copy=True).requires_grad_(not manual) for k, v in init_params.items()}
     buffers = {k: v.to(dev) for k, v in _stack([b for _, b in inits]).items()}
     opt = AdamW(
@@ -253,25 +256,27 @@ def _train_stack(split, settings, models, dev, progress, desc, saved=None, check
     start = time.perf_counter()
 
     # --- training ---
-    for step in range(state.step + 1, settings.steps + 1):
-        x, y = _batch(data, order)
-        logging = step == log_steps[state.li]
-        batch_loss = _set_gradients(family, shape, params, buffers, x, y, settings.loss, dropout, manual, logging)
-        opt.step()
-        if logging:  # --- log ---
-            row = metrics_row(family, settings, params, buffers, data)
-            row["batch_loss"] = batch_loss.detach()
-            if state.neuron_ipr is not None:
-                row["neuron_ipr"] = family.neuron_ipr({k: v.detach() for k, v in params.items()}, settings.ipr_mode)
-            state.log(step, len(log_steps), row, desc)
-            bar.set_postfix(
-                **{k: f"{_finite_mean(state.curves[k + '_acc'][state.li - 1]):.3f}" for k in ("train", "test")}
-            )
-        state.step = step
-        bar.update(1)
-        if checkpoint is not None and checkpoint.due():  # --- checkpoint ---
-            snapshot = state.snapshot(params, buffers, opt, dropout, order, time.perf_counter() - start)
-            checkpoint.save(where[0], snapshot, where[1])
+    with computing(settings.precision, dev):
+        for step in range(state.step + 1, settings.steps + 1):
+            x, y = _batch(data, order)
+            logging = step == log_steps[state.li]
+            batch_loss = _set_gradients(family, settings, params, buffers, x, y, dropout, manual, logging)
+            opt.step()
+            if logging:  # --- log ---
+                row = metrics_row(family, settings, params, buffers, data)
+                row["batch_loss"] = batch_loss.detach()
+                if state.neuron_ipr is not None:
+                    p = {k: v.detach() for k, v in params.items()}
+                    row["neuron_ipr"] = family.neuron_ipr(p, settings.ipr_mode)
+                state.log(step, len(log_steps), row, desc)
+                bar.set_postfix(
+                    **{k: f"{_finite_mean(state.curves[k + '_acc'][state.li - 1]):.3f}" for k in ("train", "test")}
+                )
+            state.step = step
+            bar.update(1)
+            if checkpoint is not None and checkpoint.due():  # --- checkpoint ---
+                snapshot = state.snapshot(params, buffers, opt, dropout, order, time.perf_counter() - start)
+                checkpoint.save(where[0], snapshot, where[1])
     bar.close()
     if dev.type == "cuda":
         torch.cuda.synchronize()
@@ -310,16 +315,19 @@ def _batch(data: StackData, order: BatchOrder | None):
     return data.train_x[idx], torch.gather(data.train_y, 1, idx)
 
 
-def _set_gradients(family, shape, params, buffers, x, y, loss, dropout, manual, need_loss):
+def _set_gradients(family, settings, params, buffers, x, y, dropout, manual, need_loss):
     """Fill ``.grad`` of every parameter with the gradient of the summed per-model batch losses;
     returns the per-model batch loss (train mode, before the update; None when not needed and the
     family's hand-written gradients can skip it)."""
+    shape, loss = settings.shape, settings.loss
     if manual:
         value, grads = family.loss_and_grads(shape, params, x, y, loss, dropout, need_loss)
         for name, prm in params.items():
             prm.grad = grads[name]
         return value
-    value = losses.per_model(family.forward(shape, params, buffers, x, train=True, dropout=dropout), y, loss)
+    with autocast(settings.precision, x.device):
+        logits = family.forward(shape, params, buffers, x, train=True, dropout=dropout)
+    value = losses.per_model(logits.float(), y, loss)
     for prm in params.values():
         prm.grad = None
     value.sum().backward()

@@ -176,6 +176,7 @@ def stack_settings(stack: dict):
         ipr_mode=stack.get("ipr_mode", "rfft"),
         record_neuron_ipr=bool(stack.get("record_neuron_ipr", True)),
         no_decay=tuple(stack.get("no_decay") or ()),
+        precision=stack.get("precision", "fp32"),
     )
 
 
