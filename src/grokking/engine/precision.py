@@ -7,7 +7,8 @@
   pass (training and evaluation) runs its matrix products in bfloat16; weights, gradients, AdamW's
   moments, the loss reduction and every metric (accuracies, norms, IPR) stay float32.
 
-Both settings apply only inside :func:`computing` and are restored after it, so a job that trains
+The CUDA matrix-product setting holds only inside :func:`computing` (the training loop) and autocast
+only inside :func:`autocast` (each forward pass); both are restored on leaving, so a job that trains
 stacks of different precisions one after another leaves no global state behind.
 """
 
