@@ -109,6 +109,8 @@ def test_mnist_grids_resolve_to_the_mnist_mlp_and_the_quick_preset_to_the_digits
             "'train_acc', 'uncorrupted_acc']",
         ),
         ({"width_sweep": {"retention": {"rule": "median"}}}, "config key 'width_sweep.retention.rule'"),
+        ({"width_sweep": {"retention": {"relative": "yes"}}}, "config key 'width_sweep.retention.relative'"),
+        ({"width_sweep": {"retention": {"generalized": 1.5}}}, "config key 'width_sweep.retention.generalized'"),
         ({"width_sweep": {"widths": [500]}}, "config key 'width_sweep.widths'"),
         ({"claims": {"require_all": "yes"}}, "config key 'claims.require_all'"),
         (
@@ -157,4 +159,4 @@ def test_paper_width_sweep_is_the_papers(paper):
         spec["loss"],
         spec["steps"],
         spec["p"],
-    ) == (0.5, 0.35, 0.005, 1.0, "mse", 2000, 97)
+    ) == (0.5, 0.35, 0.005, 1.0, "mse", 3000, 97)  # 3000 steps: config/README.md, "Fig 32"

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from grokking.data import Universe
-from grokking.experiments.widths import merge_width_sweep, prunable_count, train_width_job
+from grokking.experiments.widths import (
+    describe_retention,
+    merge_width_sweep,
+    prunable_count,
+    retained_count,
+    train_width_job,
+)
 from grokking.results import write_npz
 
 
@@ -28,6 +34,41 @@ def test_prunable_count(curve, rule, want):
 def test_unknown_rule_is_an_error():
     with pytest.raises(ValueError, match="width_sweep.retention.rule"):
         prunable_count([1.0], 0.9, "median")
+
+
+WIDE = [0.88, 0.85, 0.80, 0.78, 0.2]  # a wide net still short of 0.9 when training stops
+
+
+@pytest.mark.parametrize(
+    "retention,want",
+    [
+        ({"threshold": 0.9}, -1),  # absolute: it never generalized
+        ({"threshold": 0.9, "relative": True, "generalized": 0.5}, 2),  # bar 0.9 * 0.88 = 0.792
+        ({"threshold": 0.9, "relative": True, "generalized": 0.5, "rule": "last"}, 2),
+        ({"threshold": 0.85, "relative": True, "generalized": 0.5}, 3),  # bar 0.748
+        ({"threshold": 0.9, "relative": True}, -1),  # the gate defaults to the threshold
+        ({"threshold": 0.9, "relative": True, "generalized": 0.95}, -1),
+        ({"threshold": 0.9, "generalized": 0.5}, -1),  # absolute mode also needs the threshold unpruned
+    ],
+)
+def test_retained_count_absolute_and_relative(retention, want):
+    assert retained_count(WIDE, {"metric": "test_acc", **retention}) == want
+
+
+def test_relative_criterion_scales_with_the_unpruned_value():
+    """The same curve shape at a lower level keeps the same count under the relative criterion."""
+    r = {"metric": "test_acc", "threshold": 0.9, "relative": True, "generalized": 0.5}
+    curve = np.asarray([1.0, 0.97, 0.93, 0.89, 0.5])
+    assert retained_count(curve, r) == retained_count(0.7 * curve, r) == 2
+    assert prunable_count(0.7 * curve, 0.9) == -1
+
+
+def test_describe_retention_names_the_criterion():
+    assert describe_retention({"metric": "test_acc", "threshold": 0.9}) == "test acc >= 0.9 (prefix rule)"
+    relative = {"metric": "test_acc", "threshold": 0.9, "relative": True, "generalized": 0.5}
+    assert describe_retention(relative) == (
+        "test acc >= 0.9 x its unpruned value (prefix rule), seeds whose unpruned test acc >= 0.5"
+    )
 
 
 def _job(path, width, seeds, curves, final_test, diverged_at=None):
@@ -61,7 +102,13 @@ def test_merge_summarizes_required_and_prunable_neurons(tmp_path):
     assert out["required_se"][0] == pytest.approx(np.std([2, 3], ddof=1) / np.sqrt(2))
     assert out["prunable_pct_mean"][0] == pytest.approx(100 * 1.5 / 4)
     assert out["required_mean"][1] == pytest.approx(2) and np.isnan(out["required_se"][1])
-    assert json.loads(str(out["retention"]))["rule"] == "prefix"
+    assert json.loads(str(out["retention"])) == {
+        "metric": "test_acc",
+        "threshold": 0.9,
+        "rule": "prefix",
+        "relative": False,
+        "generalized": 0.9,
+    }
     rows = (tmp_path / "s.csv").read_text().splitlines()
     assert rows[0] == "width,seed,final_train_acc,final_test_acc,generalized,prunable,required,diverged"
     assert rows[1:] == ["4,1,1,1,1,2,2,0", "4,2,1,1,1,1,3,0", "6,1,1,1,1,4,2,0", "6,2,1,0.5,0,,,0", "6,3,nan,nan,0,,,1"]

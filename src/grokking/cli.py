@@ -302,7 +302,7 @@ def main(argv=None):
     wj.set_defaults(func=cmd_width_job)
     mw = sub.add_parser("merge-width-sweep", help="Fig 32: prunable/required neurons per width")
     mw.add_argument("--jobs", nargs="+", required=True)
-    mw.add_argument("--retention", required=True, help='JSON {"metric": ..., "threshold": ..., "rule": ...}')
+    mw.add_argument("--retention", required=True, help="JSON, as config width_sweep.retention")
     mw.add_argument("--out", required=True)
     mw.add_argument("--csv", required=True)
     mw.set_defaults(func=cmd_merge_width_sweep)

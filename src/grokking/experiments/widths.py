@@ -3,10 +3,11 @@
 A job trains the seeds of one width as one stacked model (PAPER.md App. Q: alpha 0.5, xi 0.35, lr
 0.005, wd 1.0, MSE), then prunes every seed lowest-IPR first with :func:`grokking.experiments.pruning.prune_curves`
 (all pruned counts in one pass). The retention criterion (PAPER.md A12, config ``width_sweep.retention``):
-a seed's prunable count is the largest n such that ``metric`` stays >= ``threshold`` after pruning
-0, 1, ..., n neurons (rule ``prefix``; rule ``last`` takes the largest n whose own value passes); the
-neurons required to keep generalizing are ``width - n``. A seed whose unpruned network already fails
-the criterion did not generalize: it has no prunable count and is left out of the means.
+a seed's prunable count is the largest n such that ``metric`` stays >= the bar after pruning 0, 1, ...,
+n neurons (rule ``prefix``; rule ``last`` takes the largest n whose own value passes); the neurons
+required to keep generalizing are ``width - n``. The bar is ``threshold`` itself, or with ``relative``
+``threshold`` times the seed's unpruned value. A seed whose unpruned network is below ``generalized``
+(default ``threshold``) did not generalize: it has no prunable count and is left out of the means.
 """
 
 from __future__ import annotations
@@ -34,6 +35,35 @@ def prunable_count(curve, threshold: float, rule: str = "prefix") -> int:
     if rule == "last":
         return int(np.flatnonzero(ok)[-1])
     raise ValueError(f"width_sweep.retention.rule: {rule!r} is not one of {list(RETENTION_RULES)}")
+
+
+def full_retention(retention: dict) -> dict:
+    """``retention`` (keys as ``width_sweep.retention``) with its defaults filled in."""
+    out = {"rule": "prefix", "relative": False, **retention}
+    out.setdefault("generalized", out["threshold"])
+    return out
+
+
+def retained_count(curve, retention: dict) -> int:
+    """Prunable count of one seed under ``retention``; -1 when the unpruned network does not generalize
+    (its value is below ``generalized``, or in absolute mode below ``threshold``)."""
+    r, curve = full_retention(retention), np.asarray(curve, dtype=float)
+    if not curve[0] >= float(r["generalized"]):
+        return -1
+    bar = float(r["threshold"]) * (curve[0] if r["relative"] else 1.0)
+    return prunable_count(curve, bar, r["rule"])
+
+
+def describe_retention(retention: dict) -> str:
+    """The criterion in words, for figure titles and logs."""
+    r = full_retention(retention)
+    metric = r["metric"].replace("_", " ")
+    if not r["relative"]:
+        return f"{metric} >= {r['threshold']:g} ({r['rule']} rule)"
+    return (
+        f"{metric} >= {r['threshold']:g} x its unpruned value ({r['rule']} rule), "
+        f"seeds whose unpruned {metric} >= {r['generalized']:g}"
+    )
 
 
 def train_width_job(
@@ -85,15 +115,14 @@ def _standard_error(x: np.ndarray) -> float:
 
 def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
     """Per (width, seed): prunable and required neurons; per width: mean and standard error."""
-    metric, threshold = retention["metric"], float(retention["threshold"])
-    rule = retention.get("rule", "prefix")
+    metric = retention["metric"]
     rows = []
     for path in paths:
         z = results.load_width_job(path)
         width = int(z["width"])
         curves = z[f"pruned_{metric}"]
         for k, seed in enumerate(z["seeds"]):
-            n = prunable_count(curves[k], threshold, rule)
+            n = retained_count(curves[k], retention)
             rows.append(
                 {
                     "width": width,
@@ -137,7 +166,7 @@ def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
         row_prunable=np.asarray([r["prunable"] for r in rows], dtype=float),
         row_required=np.asarray([r["required"] for r in rows], dtype=float),
         row_final_test_acc=np.asarray([r["final_test_acc"] for r in rows]),
-        retention=np.asarray(json.dumps(dict(retention, rule=rule), sort_keys=True)),
+        retention=np.asarray(json.dumps(full_retention(retention), sort_keys=True)),
         code_version=np.asarray(results.code_version()),
     )
     results.write_npz(out_npz, **out)

@@ -19,6 +19,7 @@ import json
 import numpy as np
 
 from .. import results
+from ..experiments.widths import describe_retention, full_retention
 
 __all__ = [
     "load_runs",
@@ -30,6 +31,7 @@ __all__ = [
     "load_pruning",
     "load_width_sweep",
     "width_retention",
+    "describe_retention",
     "width_lines",
 ]
 
@@ -91,14 +93,13 @@ def load_pruning(pruning: dict) -> dict:
 
 
 def width_retention(sweep: dict) -> dict:
-    """The retention criterion the width sweep was summarized with (metric, threshold, rule)."""
-    return json.loads(str(sweep["retention"]))
+    """The retention criterion the width sweep was summarized with, defaults filled in."""
+    return full_retention(json.loads(str(sweep["retention"])))
 
 
 def width_lines(sweep: dict) -> list[str]:
     """The retention criterion, then one line per width: seeds that generalize, required and prunable."""
-    r = width_retention(sweep)
-    lines = [f"retention: {r['metric']} >= {r['threshold']} ({r['rule']} rule)"]
+    lines = [f"retention: {describe_retention(width_retention(sweep))}"]
     for i, w in enumerate(sweep["widths"]):
         lines.append(
             f"width {w:>6}: {sweep['seeds_generalized'][i]}/{sweep['seeds_total'][i]} seeds generalize; "
