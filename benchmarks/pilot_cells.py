@@ -2,9 +2,10 @@
 trained as one stack over seeds and over the values of one per-model key.
 
 Prints, per model, the phase with (train, test) accuracy, the corrupted-subset accuracy and the median of
-each IPR component of the family; then, per value of ``--vary``, the mean and spread of those medians
-over the seeds. Writes the numbers as JSON. The dataset file must exist (the command to build it is
-printed when it does not). The pilots of config/README.md that name this script were run this way:
+each IPR component of the family (for a BatchNorm deep MLP also Fig 15's Spearman correlations, as the
+claims compute them); then, per value of ``--vary``, the mean and spread of those medians over the seeds.
+Writes the numbers as JSON. The dataset file must exist (the command to build it is printed when it does
+not). The pilots of config/README.md that name this script were run this way:
 
     .venv/bin/python benchmarks/pilot_cells.py --preset quick --grid transformer_wd --panel 2 \\
         --alpha 0.8 --xi 0.2 --set heads=8 --seeds 1-30
@@ -42,6 +43,7 @@ from grokking.experiments.specs import (  # noqa: E402
 from grokking.experiments.summary import summarize  # noqa: E402
 from grokking.layout import Layout  # noqa: E402
 from grokking.models import get_family  # noqa: E402
+from grokking.report.claims import spearman  # noqa: E402
 from grokking.results import load_split, write_json  # noqa: E402
 
 
@@ -134,6 +136,8 @@ def main(argv=None):
     comps = {k: v.cpu().numpy() for k, v in family.ipr_components(res.params, settings.ipr_mode).items()}
     first, _ = family.init(settings.shape, derive_seed(members[0]["seed"], "init"), settings.init_scale)
     init = family.ipr_components({k: v.unsqueeze(0) for k, v in first.items()}, settings.ipr_mode)
+    bn = sorted(k for k in res.params if k.startswith("bn") and k.endswith("_weight"))
+    gammas = [res.params[k].abs().cpu().numpy() for k in bn]
     s = summarize(res.curves, np.array([m["corruption"] for m in members]))
 
     shown = {k: v for k, v in spec.items() if k not in ("name", "log_every", "record_neuron_ipr")}
@@ -151,6 +155,9 @@ def main(argv=None):
             "max_test_acc": float(s["max_test_acc"][i]),
             "median_ipr": {k: float(np.median(v[i])) for k, v in comps.items()},
         }
+        if gammas:  # Fig 15: rho of output-column IPR with the last BatchNorm's |gamma|, input IPR with the first's
+            row["rho_out"] = spearman(comps["ipr_out"][i], gammas[-1][i])
+            row["rho_in"] = spearman(comps["ipr_in"][i], gammas[0][i])
         rows.append(row)
         med = " ".join(f"{k} {v:.4f}" for k, v in row["median_ipr"].items())
         varied = f"{key} {m[key]!s:<6} " if a.vary else ""
@@ -158,6 +165,7 @@ def main(argv=None):
         print(
             f"  {varied}seed {m['seed']:<3} {row['phase']:<17} "
             f"({row['train_acc']:.3f}, {row['test_acc']:.3f}){corrupted}; median {med}"
+            + (f"; rho_out {row['rho_out']:.2f}, rho_in {row['rho_in']:.2f}" if gammas else "")
         )
     for v in values if a.vary else [None]:
         group = [r for r in rows if v is None or r[key] == v]

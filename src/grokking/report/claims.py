@@ -132,7 +132,7 @@ def _ranks(x):
     return ranks
 
 
-def _spearman(x, y):
+def spearman(x, y):
     """Spearman rank correlation; NaN when either series is constant."""
     rx, ry = _ranks(x), _ranks(y)
     if np.ptp(rx) == 0 or np.ptp(ry) == 0:
@@ -143,7 +143,7 @@ def _spearman(x, y):
 def _gamma_ipr(run):
     def f(r):
         ck = r.run(run).checkpoint
-        return _spearman(ck["neuron_ipr"].numpy(), np.abs(ck["params"]["norm_weight"].numpy()))
+        return spearman(ck["neuron_ipr"].numpy(), np.abs(ck["params"]["norm_weight"].numpy()))
 
     return f
 
@@ -214,7 +214,7 @@ def _width_prunable_trend(r):
     """Spearman correlation of width and the mean prunable percentage."""
     d = r.width_sweep()
     ok = np.isfinite(d["prunable_pct_mean"])
-    return _spearman(d["widths"][ok], d["prunable_pct_mean"][ok]) if ok.sum() >= 2 else math.nan
+    return spearman(d["widths"][ok], d["prunable_pct_mean"][ok]) if ok.sum() >= 2 else math.nan
 
 
 def _width_generalized(r):
@@ -305,7 +305,7 @@ def _gamma_ipr_layer(run, component, layer):
     def f(r):
         rr = r.run(run)
         i = int(rr.spec["depth"]) - 1 if layer == -1 else int(layer)
-        return _spearman(rr.ipr(component), np.abs(rr.params[f"bn{i}_weight"].numpy()))
+        return spearman(rr.ipr(component), np.abs(rr.params[f"bn{i}_weight"].numpy()))
 
     return f
 
