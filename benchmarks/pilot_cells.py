@@ -16,7 +16,6 @@ not). The pilots of config/README.md that name this script were run this way:
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from grokking.config import validate  # noqa: E402
+from grokking.config import deep_merge, validate  # noqa: E402
 from grokking.engine import train  # noqa: E402
 from grokking.engine.seeds import derive_seed  # noqa: E402
 from grokking.experiments.specs import (  # noqa: E402
@@ -49,16 +48,9 @@ from grokking.results import load_split, write_json  # noqa: E402
 
 def preset_config(preset: str) -> dict:
     """config/config.yaml with config/<preset>.yaml laid over it key by key, as Snakemake's --configfile."""
-
-    def merge(base, over):
-        out = copy.deepcopy(base)
-        for k, v in over.items():
-            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        return out
-
     cfg = yaml.safe_load(open(REPO / "config" / "config.yaml"))
     if preset != "paper":
-        cfg = merge(cfg, yaml.safe_load(open(REPO / "config" / f"{preset}.yaml")))
+        cfg = deep_merge(cfg, yaml.safe_load(open(REPO / "config" / f"{preset}.yaml")))
     return validate(cfg)
 
 
@@ -116,7 +108,8 @@ def main(argv=None):
     if a.vary:
         key, _, text = a.vary.partition("=")
         if key not in PER_MODEL_KEYS or key == "seed":
-            raise ConfigError(f"--vary {key}: must be a per-model key other than seed: {list(PER_MODEL_KEYS[:-1])}")
+            others = [k for k in PER_MODEL_KEYS if k != "seed"]
+            raise ConfigError(f"--vary {key}: must be a per-model key other than seed: {others}")
         values = [yaml.safe_load(v) for v in text.split(",")]
     seeds = a.seeds or [spec["seed"]]
     members = [normalize(dict(spec, seed=s, **({key: v} if v is not None else {}))) for v in values for s in seeds]

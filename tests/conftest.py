@@ -1,4 +1,3 @@
-import copy
 import os
 import shutil
 import subprocess
@@ -11,13 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-
-def deep_merge(base, over):
-    """``over`` laid over ``base`` key by key, as Snakemake merges a --configfile into the config."""
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+from grokking.config import deep_merge  # noqa: E402, F401  (the tests import it from here)
 
 
 def table2_phase(train, test, xi, max_test):

@@ -6,13 +6,22 @@ Snakemake parses the workflow, i.e. before any job runs.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import yaml
 
 from .experiments.specs import SCHEMA_PATH, ConfigError, cell_spec, grid_settings, resolve_run, training_examples
 
-__all__ = ["ConfigError", "validate", "enabled_figures", "figure_runs", "figure_grids"]
+__all__ = ["ConfigError", "deep_merge", "validate", "enabled_figures", "figure_runs", "figure_grids"]
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` laid over ``base`` key by key, as Snakemake merges a --configfile into the config."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def _path(error) -> str:
