@@ -9,8 +9,9 @@ not). The pilots of config/README.md that name this script were run this way:
 
     .venv/bin/python benchmarks/pilot_cells.py --preset quick --grid transformer_wd --panel 2 \\
         --alpha 0.8 --xi 0.2 --set heads=8 --seeds 1-30
-    .venv/bin/python benchmarks/pilot_cells.py --run m_bn --set norm=none --set init=lazy \\
-        --set corruption=0.2 --vary weight_decay=1,10
+    .venv/bin/python benchmarks/pilot_cells.py --grid mlp3_lazy_wd --panel 1 --alpha 0.8 --xi 0.2 \\
+        --vary weight_decay=1,10
+    .venv/bin/python benchmarks/pilot_cells.py --run m_bn --seeds 1-8
 """
 
 from __future__ import annotations
