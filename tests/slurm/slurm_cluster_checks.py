@@ -13,7 +13,6 @@ so the profile's GPU requests are scheduled as on a real GPU partition. The comm
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import shutil
@@ -36,13 +35,6 @@ FAIL_TIMEOUT = 180  # seconds; the failing workflow takes about 80
 pytestmark = pytest.mark.skipif(
     not os.environ.get("SLURM_CONF"), reason="needs the test cluster of tests/slurm/run.sh (make test-slurm)"
 )
-
-
-def deep_merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def snakemake(cwd: Path, *args: str, timeout: int) -> subprocess.CompletedProcess:
@@ -153,7 +145,7 @@ def smoke_build(tmp_path_factory):
 def test_every_smoke_figure_is_built(smoke_build):
     root, _ = smoke_build
     sys.path.insert(0, str(root / "src"))
-    from grokking.config import enabled_figures
+    from grokking.config import deep_merge, enabled_figures
 
     cfg = deep_merge(*(yaml.safe_load((root / "config" / f).read_text()) for f in ("config.yaml", "smoke.yaml")))
     figures = enabled_figures(cfg)
