@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from grokking.config import deep_merge, validate  # noqa: E402
+from grokking.config import load_preset, validate  # noqa: E402
 from grokking.engine import train  # noqa: E402
 from grokking.engine.seeds import derive_seed  # noqa: E402
 from grokking.experiments.specs import (  # noqa: E402
@@ -49,10 +49,7 @@ from grokking.results import load_split, write_json  # noqa: E402
 
 def preset_config(preset: str) -> dict:
     """config/config.yaml with config/<preset>.yaml laid over it key by key, as Snakemake's --configfile."""
-    cfg = yaml.safe_load(open(REPO / "config" / "config.yaml"))
-    if preset != "paper":
-        cfg = deep_merge(cfg, yaml.safe_load(open(REPO / "config" / f"{preset}.yaml")))
-    return validate(cfg)
+    return validate(load_preset(REPO / "config", preset))
 
 
 def seed_list(text: str) -> list[int]:

@@ -10,8 +10,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from grokking.config import deep_merge  # noqa: E402, F401  (the tests import it from here)
-
 
 def table2_phase(train, test, xi, max_test):
     """The expected phase, independent of ``grokking.phases``: PAPER.md A10's ordered decision list

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import deep_merge
 
+from grokking.config import load_preset
 from grokking.layout import Layout
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,7 +206,7 @@ def test_ci_uploads_the_smoke_figures_and_claims_report(ci, repo_root):
     def uploaded(file: str) -> bool:
         return any(file == p or file.startswith(p.rstrip("/") + "/") for p in paths)
 
-    config = deep_merge(*(yaml.safe_load(open(repo_root / "config" / f)) for f in ("config.yaml", "smoke.yaml")))
+    config = load_preset(repo_root / "config", "smoke")
     layout = Layout.from_config(config)
     assert layout.figures == "figures/smoke" and uploaded("figures/smoke/fig01_training_curves.png")
     claims = [layout.claims_json(), layout.claims_md(), layout.claims_html()]

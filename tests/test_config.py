@@ -3,22 +3,24 @@
 import copy
 
 import pytest
-import yaml
-from conftest import deep_merge
 
-from grokking.config import ConfigError, validate
+from grokking.config import ConfigError, deep_merge, load_preset, validate
 from grokking.experiments.specs import resolve_run
 
 
 @pytest.fixture(scope="module")
 def paper(repo_root):
-    return yaml.safe_load(open(repo_root / "config" / "config.yaml"))
+    return load_preset(repo_root / "config")
 
 
-@pytest.mark.parametrize("preset", ["config.yaml", "quick.yaml", "smoke.yaml", "gpu.yaml"])
-def test_every_preset_is_valid(repo_root, paper, preset):
-    cfg = paper if preset == "config.yaml" else deep_merge(paper, yaml.safe_load(open(repo_root / "config" / preset)))
-    validate(cfg)
+@pytest.mark.parametrize("preset", ["paper", "quick", "smoke", "gpu"])
+def test_every_preset_is_valid(repo_root, preset):
+    validate(load_preset(repo_root / "config", preset))
+
+
+def test_an_unknown_preset_names_the_accepted_ones(repo_root):
+    with pytest.raises(ConfigError, match=r"preset: no .*fast\.yaml; accepted: paper, gpu, quick, smoke"):
+        load_preset(repo_root / "config", "fast")
 
 
 def test_paper_preset_pins_the_paper_settings(paper):
@@ -54,7 +56,7 @@ def test_mnist_grids_resolve_to_the_mnist_mlp_and_the_quick_preset_to_the_digits
     )
     assert (spec["lr"], spec["steps"], spec["batch_size"], spec["dropout"]) == (0.001, 2000, "full", 0.3)
     assert (spec["train_pool"], training_examples(spec)) == (10000, 5000)
-    quick = deep_merge(paper, yaml.safe_load(open(repo_root / "config" / "quick.yaml")))
+    quick = load_preset(repo_root / "config", "quick")
     q = cell_spec(quick, "images_wd", 10, 0.8, 0.2)
     assert (q["dataset"], q["inputs"], q["train_pool"], q["width"], q["steps"]) == ("digits", 64, 1000, 64, 2000)
     assert training_examples(q) == 800

@@ -16,10 +16,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import deep_merge, run_snakemake
+from conftest import run_snakemake
 
-from grokking.config import enabled_figures
+from grokking.config import enabled_figures, load_preset
 from grokking.report.claims import CLAIMS, to_html
 from grokking.report.figures import captions
 
@@ -103,7 +102,7 @@ def report(smoke_build, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def smoke_config(smoke_build):
-    return deep_merge(*(yaml.safe_load(open(smoke_build / "config" / f)) for f in ("config.yaml", "smoke.yaml")))
+    return load_preset(smoke_build / "config", "smoke")
 
 
 def test_report_is_self_contained(report):

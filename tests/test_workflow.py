@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import deep_merge, table2_phase
+from conftest import table2_phase
 
 from grokking import load_run
-from grokking.config import enabled_figures, figure_grids
+from grokking.config import enabled_figures, figure_grids, load_preset
 from grokking.data import train_size
 from grokking.experiments.gridplan import chunk_work, chunks_of_grid, plan, work_estimate
 from grokking.experiments.specs import resolve_run
@@ -66,7 +66,7 @@ def test_paper_dry_run_lists_every_job(workdir):
 def test_quick_jobs_are_prioritized_by_their_work(workdir):
     """Training jobs carry their estimated work as priority, so that a 2-core build starts the longest
     first; the largest is the alpha 0.65 chunk of Fig 3, the smallest the batch-256 minibatch cells."""
-    cfg = deep_merge(*(yaml.safe_load(open(workdir / "config" / f)) for f in ("config.yaml", "quick.yaml")))
+    cfg = load_preset(workdir / "config", "quick")
     res = snakemake(workdir, "-n", "--forceall", "--cores", "2", "--configfile", "config/quick.yaml")
     assert res.returncode == 0, res.stderr[-3000:]
     jobs = re.findall(r"rule (train_\w+):.*?wildcards: \w+=(\S+)\n\s+priority: ([\d.]+)", res.stdout + res.stderr, re.S)
@@ -173,12 +173,11 @@ def test_smoke_pruning_starts_from_the_trained_network(smoke_build):
 
 
 def test_smoke_runs_are_complete_and_consistent(smoke_build):
-    smoke = yaml.safe_load(open(smoke_build / "config" / "smoke.yaml"))
-    cfg = deep_merge(yaml.safe_load(open(smoke_build / "config" / "config.yaml")), smoke)
+    cfg = load_preset(smoke_build / "config", "smoke")
     for name in cfg["runs"]:
         run = load_run(smoke_build / "results" / "smoke" / "runs" / name)
         s = run.summary
-        assert s["settings"]["p"] == smoke["run_defaults"]["p"]
+        assert s["settings"]["p"] == cfg["run_defaults"]["p"]  # the smoke overlay's p
         assert s["settings"]["steps"] == resolve_run(cfg, name)["steps"] <= 60
         assert run.curves["step"][-1] == s["settings"]["steps"]
         assert s["phase"] == table2_phase(s["train_acc"], s["test_acc"], s["settings"]["corruption"], s["max_test_acc"])

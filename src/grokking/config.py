@@ -13,7 +13,7 @@ import yaml
 
 from .experiments.specs import SCHEMA_PATH, ConfigError, cell_spec, grid_settings, resolve_run, training_examples
 
-__all__ = ["ConfigError", "deep_merge", "validate", "enabled_figures", "figure_runs", "figure_grids"]
+__all__ = ["ConfigError", "deep_merge", "load_preset", "validate", "enabled_figures", "figure_runs", "figure_grids"]
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -22,6 +22,20 @@ def deep_merge(base: dict, over: dict) -> dict:
     for k, v in over.items():
         out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+def load_preset(config_dir: Path | str, preset: str = "paper") -> dict:
+    """``config.yaml`` of ``config_dir`` with the overlay ``<preset>.yaml`` laid over it, as
+    ``snakemake --configfile config/<preset>.yaml`` merges them; ``paper`` is ``config.yaml`` alone."""
+    config_dir = Path(config_dir)
+    config = yaml.safe_load((config_dir / "config.yaml").read_text())
+    if preset == "paper":
+        return config
+    overlay = config_dir / f"{preset}.yaml"
+    if not overlay.is_file():
+        known = sorted(f.stem for f in config_dir.glob("*.yaml") if f.name != "config.yaml")
+        raise ConfigError(f"preset: no {overlay}; accepted: paper, {', '.join(known)}")
+    return deep_merge(config, yaml.safe_load(overlay.read_text()) or {})
 
 
 def _path(error) -> str:

@@ -145,9 +145,9 @@ def smoke_build(tmp_path_factory):
 def test_every_smoke_figure_is_built(smoke_build):
     root, _ = smoke_build
     sys.path.insert(0, str(root / "src"))
-    from grokking.config import deep_merge, enabled_figures
+    from grokking.config import enabled_figures, load_preset
 
-    cfg = deep_merge(*(yaml.safe_load((root / "config" / f).read_text()) for f in ("config.yaml", "smoke.yaml")))
+    cfg = load_preset(root / "config", "smoke")
     figures = enabled_figures(cfg)
     assert figures
     for fig in figures:
