@@ -228,6 +228,7 @@ def good():
             "r8_dp09": fake_run(0.3, 0.05, 0.01, "Confusion"),
             # all gammas negative: |gamma| grows with IPR, gamma itself falls
             "r9_bn_a065": fake_run(0.9, 1.0, 0.6, "Coexistence", ipr=IPR, gamma=-(IPR * 2 + 0.1)),
+            "t_h4_l1": embed(0.2),
             "t_h8_l1": embed(0.3),
             "t_h4_l2": embed(0.2),
             "t_h8_l2": embed(0.3),
@@ -337,6 +338,7 @@ def bad():
             "r8_dp09": fake_run(0.3, 0.05, 0.01, "Forgetting"),
             # all gammas negative: gamma grows with IPR, |gamma| falls
             "r9_bn_a065": fake_run(0.9, 1.0, 0.6, "Coexistence", ipr=IPR, gamma=IPR - 1.0),
+            "t_h4_l1": embed(0.8),
             "t_h8_l1": embed(1.1),
             "t_h4_l2": embed(0.2),
             "t_h8_l2": embed(0.15),

@@ -721,15 +721,14 @@ CLAIMS = (
         0.0,
         _median_ipr_gaps(
             [
-                (T_HIGH, "t_h8_l1"),
+                ("t_h4_l1", "t_h8_l1"),
                 ("t_h4_l2", "t_h8_l2"),
                 ("t_h4_l4", "t_h8_l4"),
                 ("t_h4_l4_tied", "t_h8_l4_tied"),
             ],
             "ipr_embed",
         ),
-        runs=("t_h8_l1", "t_h4_l2", "t_h8_l2", "t_h4_l4", "t_h8_l4", "t_h4_l4_tied", "t_h8_l4_tied"),
-        grids=("transformer_wd",),
+        runs=("t_h4_l1", "t_h8_l1", "t_h4_l2", "t_h8_l2", "t_h4_l4", "t_h8_l4", "t_h4_l4_tied", "t_h8_l4_tied"),
     ),
     Claim(
         "tying_lowers_ipr",
