@@ -358,6 +358,21 @@ def _test_gain_beyond_noise(grid, z=2.0):
     return f
 
 
+def _outer_panel_accuracy_change(grid):
+    """The larger of the mean changes of train and of test accuracy from the first panel to the last,
+    over the cells (alpha, xi) of the grid: negative when the last panel lowers both on average."""
+
+    def f(r):
+        g = r.grid(grid)
+        changes = [
+            np.nanmean(np.asarray(g[k], dtype=float)[-1] - np.asarray(g[k], dtype=float)[0])
+            for k in ("train_acc", "test_acc")
+        ]
+        return float(max(changes))
+
+    return f
+
+
 def _abs(measure):
     return lambda r: abs(measure(r))
 
@@ -799,6 +814,17 @@ CLAIMS = (
         "<=",
         0.0,
         _test_gain_beyond_noise("images_dropout"),
+        grids=("images_dropout",),
+    ),
+    Claim(
+        "images_large_dropout_hurts",
+        "Fig 16b",
+        "... and large dropout hurts both train and test accuracy",
+        "{dataset}: the larger of the mean changes of train and of test accuracy from dropout 0 to the largest "
+        "dropout, over the cells (alpha, xi)",
+        "<",
+        0.0,
+        _outer_panel_accuracy_change("images_dropout"),
         grids=("images_dropout",),
     ),
     Claim(
