@@ -87,6 +87,15 @@ def test_mnist_grids_resolve_to_the_mnist_mlp_and_the_quick_preset_to_the_digits
             "config key 'grids.images_wd.settings.dataset': mnist needs model: deep_mlp (dense inputs), not 'mlp2'",
         ),
         ({"runs": {"r1_wd0": {"dataset": "cifar"}}}, "config key 'runs.r1_wd0.dataset': 'cifar' is not one of"),
+        (
+            {"run_defaults": {"dropout_layers": "output"}},
+            "config key 'run_defaults.dropout_layers': 'output' is not one of ['hidden', 'first', 'inputs']",
+        ),
+        (
+            {"runs": {"m_bn": {"dropout_layers": "inputs"}}},
+            "config key 'runs.m_bn.dropout_layers': 'inputs' needs an image dataset (dense inputs); accepted here: "
+            "hidden, first",
+        ),
         ({"data": {"mnist": {"train_pool": 70000}}}, "config key 'data.mnist.train_pool': 70000 is greater than"),
         ({"data": {"digits": {"dir": "/data"}}}, "config key 'data.digits': unknown key(s) ['dir']"),
         ({"ipr": {"mode": "dct"}}, "config key 'ipr.mode': 'dct' is not one of ['rfft', 'fft']"),

@@ -2,16 +2,16 @@
 
 The reference below shares no code with ``grokking.models.deep_mlp``: ``nn.Linear(.., bias=False)``
 layers on concatenated one-hot inputs ``[onehot(m) | onehot(n)]`` (or dense float inputs), ReLU or
-x^2 after every hidden layer, inverted dropout on the hidden activations, optional
-``nn.BatchNorm1d(N)`` after each of them, trained one model at a time with ``torch.optim.AdamW`` on
-all parameters. Only the *specification* of the randomness is shared with the engine:
+x^2 after every hidden layer, inverted dropout on the hidden activations (all, the first only, or
+also the dense inputs), optional ``nn.BatchNorm1d(N)`` after each of them, trained one model at a time
+with ``torch.optim.AdamW`` on all parameters. Only the *specification* of the randomness is shared with the engine:
 
 * initial weights: one ``torch.Generator`` seeded with the model seed, the Linear layers in order
   (``nn.init.normal_`` on each weight), std sqrt(2 / fan_in) (``standard``) or sqrt(2 / N^(2/3))
   (``lazy``); a separate test checks that these are bitwise the family's ``init``;
 * dropout: a per-model CPU generator seeded with ``derive_seed(seed, "dropout")``; each step one
-  (B, N) uniform draw per hidden layer, in forward order, a unit kept where the draw is below 1 - dp
-  and scaled by 1/(1 - dp);
+  uniform draw per masked layer, in forward order ((B, D) for the inputs, then (B, N) per hidden
+  layer), a unit kept where the draw is below 1 - dp and scaled by 1/(1 - dp);
 * minibatches: ``randperm(n_train)[: nb * bs].view(nb, bs)`` from a generator seeded with
   ``derive_seed(seed, "batch")`` at each epoch start.
 
@@ -69,12 +69,13 @@ class ReferenceDeepMLP(nn.Module):
         self.out = nn.Linear(width, classes, bias=False)
         self.norms = nn.ModuleList(nn.BatchNorm1d(width) for _ in self.hidden) if norm == "batchnorm" else None
 
-    def forward(self, x, masks=None):
-        h = x
+    def forward(self, x, masks=None, input_mask=None):
+        """``masks``: one (B, N) mask or None per hidden layer; ``input_mask``: (B, D) on the inputs."""
+        h = x if input_mask is None else x * input_mask
         for i, layer in enumerate(self.hidden):
             h = layer(h)
             h = torch.relu(h) if self.activation == "relu" else h**2
-            if masks is not None:
+            if masks is not None and masks[i] is not None:
                 h = h * masks[i]
             if self.norms is not None:
                 h = self.norms[i](h)
@@ -194,11 +195,18 @@ def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
             rows = batches[nxt]
             nxt += 1
             xb, yb = x_train[rows], y_train[rows]
-        masks = None
-        if drop_gen is not None:  # one draw per hidden layer, in forward order
-            masks = [reference_mask(drop_gen, xb.shape[0], shape.width, ms.dropout) for _ in model.hidden]
+        masks = input_mask = None
+        if drop_gen is not None:  # one draw per masked layer, in forward order
+            if shape.dropout_layers == "inputs":
+                input_mask = reference_mask(drop_gen, xb.shape[0], xb.shape[1], ms.dropout)
+            masks = [
+                reference_mask(drop_gen, xb.shape[0], shape.width, ms.dropout)
+                if shape.dropout_layers != "first" or i == 0
+                else None
+                for i in range(len(model.hidden))
+            ]
         model.train()
-        loss = reference_loss(model(xb, masks), yb, st.loss)
+        loss = reference_loss(model(xb, masks, input_mask), yb, st.loss)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -257,6 +265,10 @@ CASES = {
     "dropout-K3-mixed": (_stack(), [replace(A, dropout=0.3), B, replace(C, dropout=0.5)]),
     "ce-K3": (_stack(loss="ce"), [A, B, C]),
     "quadratic-depth2-K2": (_stack(depth=2, activation="quadratic"), [A, C]),
+    "dropout-first-depth4-K3-mixed": (
+        _stack(depth=4, dropout_layers="first"),
+        [replace(A, dropout=0.3), B, replace(C, dropout=0.5)],
+    ),
     "depth4-batchnorm-dropout-minibatch-K2": (
         _stack(batch_size=16, depth=4, norm="batchnorm"),
         [replace(A, dropout=0.2), replace(C, dropout=0.4)],
@@ -302,6 +314,10 @@ IMAGE_CASES = {
     "digits-dropout-minibatch-mse-K2": (
         _stack(batch_size=32, shape=DIGITS),
         [replace(B, dropout=0.3), replace(C, corruption=0.5)],
+    ),
+    "digits-dropout-inputs-ce-K3": (
+        _stack(loss="ce", shape=replace(DIGITS, dropout_layers="inputs")),
+        [replace(A, dropout=0.3), B, replace(C, dropout=0.5)],
     ),
 }
 
@@ -550,6 +566,8 @@ def test_weight_norms():
         ({"width": 0}, r"width: 0"),
         ({"inputs": 0}, r"inputs: 0"),
         ({"classes": 1}, r"classes: 1"),
+        ({"dropout_layers": "output"}, r"dropout_layers: 'output' is not one of \['hidden', 'first', 'inputs'\]"),
+        ({"dropout_layers": "inputs"}, r"dropout_layers: 'inputs' needs dense inputs"),
     ],
 )
 def test_bad_settings_name_the_key(kw, pattern):
@@ -559,9 +577,9 @@ def test_bad_settings_name_the_key(kw, pattern):
 
 def test_spec_and_dict_round_trip():
     spec = {"model": "deep_mlp", "p": 97, "width": 500, "depth": 3, "activation": "relu", "norm": "batchnorm"}
-    spec["init"] = "lazy"
+    spec.update(init="lazy", dropout_layers="first")
     shape = shape_from_spec(spec)
-    assert shape == DeepMLPShape(97, 500, 3, "relu", "batchnorm", "lazy")
+    assert shape == DeepMLPShape(97, 500, 3, "relu", "batchnorm", "lazy", dropout_layers="first")
     assert shape.inputs is None and shape.classes is None
     d = shape.to_dict()
     assert d["family"] == "deep_mlp"

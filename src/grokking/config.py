@@ -146,9 +146,13 @@ def _semantic_errors(config: dict) -> list[str]:
 
 
 def _dataset_errors(spec: dict, where: str) -> list[str]:
-    """Image datasets are read by the deep MLP only (dense inputs)."""
+    """Image datasets are read by the deep MLP only (dense inputs), and only dense inputs take dropout."""
     if spec["dataset"] != "modular" and spec["model"] != "deep_mlp":
         return [f"{where}.dataset': {spec['dataset']} needs model: deep_mlp (dense inputs), not {spec['model']!r}"]
+    if spec["model"] == "deep_mlp" and spec["dropout_layers"] == "inputs" and spec["dataset"] == "modular":
+        return [
+            f"{where}.dropout_layers': 'inputs' needs an image dataset (dense inputs); accepted here: hidden, first"
+        ]
     return []
 
 

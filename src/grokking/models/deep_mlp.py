@@ -22,9 +22,12 @@ Decisions (the paper leaves them open):
   inputs, N for the others); ``lazy`` (Fig 14b): ``N(0, 2 / N^(2/3))`` with N = width for EVERY
   layer, the first and the output layer included. An explicit ``init_scale`` is the sigma of every
   layer.
-* dropout acts on each hidden layer's activations, after phi and before BatchNorm (with ReLU this
-  equals dropout on the pre-activation, since the masks are non-negative); one mask per hidden
-  layer, drawn in forward order.
+* dropout (``dropout_layers``): ``hidden`` (default) masks each hidden layer's activations, after phi
+  and before BatchNorm (with ReLU this equals dropout on the pre-activation, since the masks are
+  non-negative); ``first`` masks the first hidden layer only (where the 2-layer MLP has its dropout,
+  PAPER.md A3 (b)); ``inputs`` also masks the dense input vector before the first layer (the placement
+  of Srivastava et al. 2014, dense inputs only). The masks are drawn in forward order, the input's
+  first, one per masked layer.
 * IPR (A8 OPEN defaults): ``neuron_ipr`` is the input layer's, what the paper histograms ("neurons
   connected to the input layer"): per first-hidden-layer neuron the mean of the IPRs of its two
   length-p operand halves (row k of U and of V), or the IPR of row k of ``W_in`` for dense inputs.
@@ -47,6 +50,7 @@ from .mlp2_gather import hidden_preactivation
 ACTIVATIONS = ("relu", "quadratic")
 NORMS = ("none", "batchnorm")
 INITS = ("standard", "lazy")
+DROPOUT_LAYERS = ("hidden", "first", "inputs")
 BN_MOMENTUM = 0.1
 NORM_EPS = 1e-5
 
@@ -61,6 +65,7 @@ class DeepMLPShape:
     init: str = "standard"
     inputs: int | None = None  # None = two operand tokens (one-hot, 2p); D = dense float vectors of length D
     classes: int | None = None  # None = p
+    dropout_layers: str = "hidden"  # which activations dropout masks: see the module docstring
     family = "deep_mlp"  # class attribute: the registry name (not a field)
 
     def __post_init__(self):
@@ -76,6 +81,10 @@ class DeepMLPShape:
             raise ValueError(f"norm: {self.norm!r} is not one of {list(NORMS)}")
         if self.init not in INITS:
             raise ValueError(f"init: {self.init!r} is not one of {list(INITS)}")
+        if self.dropout_layers not in DROPOUT_LAYERS:
+            raise ValueError(f"dropout_layers: {self.dropout_layers!r} is not one of {list(DROPOUT_LAYERS)}")
+        if self.dropout_layers == "inputs" and self.inputs is None:
+            raise ValueError("dropout_layers: 'inputs' needs dense inputs (an image dataset), not operand tokens")
         for key, low in (("inputs", 1), ("classes", 2)):
             val = getattr(self, key)
             if val is not None and val < low:
@@ -96,6 +105,7 @@ class DeepMLPShape:
             spec["init"],
             inputs=opt_int("inputs"),
             classes=opt_int("classes"),
+            dropout_layers=spec["dropout_layers"],
         )
 
     def to_dict(self):
@@ -184,13 +194,18 @@ def hidden_features(
     shape: DeepMLPShape, params: dict, buffers: dict, x: torch.Tensor, *, train: bool, dropout=None
 ) -> torch.Tensor:
     """What the output layer reads, (K, B, N): the last hidden layer after phi, dropout and BatchNorm."""
+    if dropout is not None and shape.dropout_layers == "inputs":
+        mask = dropout.masks(x.shape[-2], x.shape[-1])
+        if mask is not None:
+            x = x.to(mask.dtype) * mask  # (K, B, D): each model its own mask
     h = _first_layer(shape, params, x)
     K, B, N = h.shape
     for i in range(1, shape.depth):
         if i > 1:
             h = torch.bmm(h, params[f"W{i - 1}"].transpose(1, 2))
         h = h * h if shape.activation == "quadratic" else torch.relu(h)
-        mask = dropout.masks(B, N) if dropout is not None else None
+        masked = shape.dropout_layers != "first" or i == 1
+        mask = dropout.masks(B, N) if dropout is not None and masked else None
         if mask is not None:
             h = h * mask
         if shape.norm == "batchnorm":
@@ -212,7 +227,7 @@ def forward(
 ) -> torch.Tensor:
     """Logits (K, B, classes). x: operand indices (B, 2) / (K, B, 2), or dense inputs (B, D) / (K, B, D).
     In train mode BatchNorm uses batch statistics and updates ``buffers``; ``dropout`` (the engine's
-    ``StackDropout``, passed in training only) masks every hidden layer."""
+    ``StackDropout``, passed in training only) masks the layers ``shape.dropout_layers`` names."""
     h = hidden_features(shape, params, buffers, x, train=train, dropout=dropout)
     return torch.bmm(h, params["W_out"].transpose(1, 2))
 
