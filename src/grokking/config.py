@@ -146,7 +146,7 @@ def _semantic_errors(config: dict) -> list[str]:
 
 
 def _dataset_errors(spec: dict, where: str) -> list[str]:
-    """Image datasets are read by the deep MLP only (dense inputs), and only dense inputs take dropout."""
+    """Image datasets are read by the deep MLP only (dense inputs); dropout on the inputs needs dense inputs."""
     if spec["dataset"] != "modular" and spec["model"] != "deep_mlp":
         return [f"{where}.dataset': {spec['dataset']} needs model: deep_mlp (dense inputs), not {spec['model']!r}"]
     if spec["model"] == "deep_mlp" and spec["dropout_layers"] == "inputs" and spec["dataset"] == "modular":
