@@ -70,6 +70,17 @@ def base_spec(cfg: dict, a) -> dict:
     return cell_spec(cfg, a.grid, a.panel, a.alpha, a.xi)
 
 
+def load_cell_split(cfg: dict, spec: dict, preset: str):
+    """The split a spec trains on, from the preset's built dataset file (exit naming the command that builds it)."""
+    data_path = REPO / Layout.from_config(cfg).dataset_of(spec)
+    if not data_path.exists():
+        raise SystemExit(
+            f"{data_path} does not exist; build it first:\n  .venv/bin/snakemake {data_path.relative_to(REPO)} "
+            f"--cores 1{'' if preset == 'paper' else f' --configfile config/{preset}.yaml'}"
+        )
+    return load_split(data_path, spec)
+
+
 def apply_overrides(spec: dict, sets: list[str], steps_points: int) -> dict:
     spec = dict(spec)
     for item in sets:
@@ -112,13 +123,7 @@ def main(argv=None):
     seeds = a.seeds or [spec["seed"]]
     members = [normalize(dict(spec, seed=s, **({key: v} if v is not None else {}))) for v in values for s in seeds]
 
-    data_path = REPO / Layout.from_config(cfg).dataset_of(spec)
-    if not data_path.exists():
-        raise SystemExit(
-            f"{data_path} does not exist; build it first:\n  .venv/bin/snakemake {data_path.relative_to(REPO)} "
-            f"--cores 1{'' if a.preset == 'paper' else f' --configfile config/{a.preset}.yaml'}"
-        )
-    split = load_split(data_path, spec)
+    split = load_cell_split(cfg, spec, a.preset)
     settings = stack_settings(spec)
     start = time.perf_counter()
     res = train(split, settings, [model_settings(m) for m in members], device=a.device, progress=False)

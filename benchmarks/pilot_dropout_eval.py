@@ -15,14 +15,13 @@ import argparse
 
 import numpy as np
 import torch
-from pilot_cells import REPO, base_spec, preset_config, seed_list
+from pilot_cells import REPO, base_spec, load_cell_split, preset_config, seed_list
 
 from grokking.engine import train
 from grokking.engine.dropout import StackDropout
 from grokking.experiments.specs import ConfigError, model_settings, normalize, stack_settings
-from grokking.layout import Layout
 from grokking.models import get_family
-from grokking.results import load_split, write_json
+from grokking.results import write_json
 
 MASK_SEED_OFFSET = 1000  # the evaluation masks come from other generators than the training masks
 
@@ -60,7 +59,7 @@ def main(argv=None):
         raise ConfigError(f"--grid {a.grid}: trains on the modular task; this pilot takes image grids only")
     dropouts = [float(v) for v in a.dropouts.split(",")]
     members = [normalize(dict(spec, dropout=d, seed=s)) for d in dropouts for s in a.seeds]
-    split = load_split(REPO / Layout.from_config(cfg).dataset_of(spec), spec)
+    split = load_cell_split(cfg, spec, a.preset)
     settings = stack_settings(spec)
     res = train(split, settings, [model_settings(m) for m in members], device="cpu", progress=False)
 
