@@ -112,10 +112,10 @@ def grid_with(phases_by_panel, panels):
     return {"panels": np.asarray(panels, dtype=float), "phase": codes}
 
 
-def image_grid(phases_by_panel, panels, test_acc=None, train_acc=None):
+def image_grid(phases_by_panel, panels, test_acc=None, train_acc=None, eval_dropout=False):
     """A grid of Fig 16 on the digits stand-in (pool 1,000: 797 test images)."""
     grid = grid_with(phases_by_panel, panels)
-    grid["spec"] = json.dumps({"dataset": "digits", "train_pool": 1000})
+    grid["spec"] = json.dumps({"dataset": "digits", "train_pool": 1000, "eval_dropout": eval_dropout})
     for key, acc in (("test_acc", test_acc), ("train_acc", train_acc)):
         if acc is not None:
             grid[key] = np.asarray(acc, dtype=float)
@@ -283,6 +283,7 @@ def good():
                 [0, 0.3, 0.9],
                 test_acc=[[[0.95, 0.97], [0.8, 0.85]], [[0.96, 0.97], [0.81, 0.84]], [[0.1, 0.1], [0.1, 0.1]]],
                 train_acc=[[[1, 1], [1, 0.9]], [[1, 1], [1, 0.95]], [[0.1, 0.1], [0.1, 0.95]]],
+                eval_dropout=True,
             ),
             "wd": grid_with(
                 [
@@ -540,12 +541,17 @@ def test_each_claim_passes_on_good_and_fails_on_bad(cid):
         assert not (evaluate(good(), [flipped])[0]["passed"] and not evaluate(bad(), [flipped])[0]["passed"])
 
 
-def test_image_claims_name_the_dataset_in_the_report():
+def test_image_claims_name_the_dataset_and_the_measurement_in_the_report():
     claims = [BY_ID[c] for c in ("images_wd_full_inversion", "images_dropout_no_gain")]
     rows = evaluate(good(), claims)
-    assert [r["metric"].split(":")[0] for r in rows] == ["UCI 8x8 digits"] * 2
-    missing = evaluate(FakeResults(), claims)[0]
-    assert missing["metric"].startswith("(dataset unknown: grid missing):") and not missing["passed"]
+    assert [r["metric"].split(":")[0] for r in rows] == ["UCI 8x8 digits", "UCI 8x8 digits, accuracy with dropout on"]
+    results = good()
+    results.grids["images_dropout"]["spec"] = json.dumps({"dataset": "mnist", "train_pool": 10000})
+    row = evaluate(results, claims[1:])[0]
+    assert row["metric"].startswith("MNIST, accuracy in eval mode: largest test-accuracy gain")
+    missing = evaluate(FakeResults(), claims)
+    assert missing[0]["metric"].startswith("(dataset unknown: grid missing):") and not missing[0]["passed"]
+    assert missing[1]["metric"].startswith("(dataset unknown: grid missing), (grid missing):")
 
 
 def test_diverged_models_are_named_in_the_claims_report():

@@ -96,6 +96,10 @@ def test_mnist_grids_resolve_to_the_mnist_mlp_and_the_quick_preset_to_the_digits
             "config key 'runs.m_bn.dropout_layers': 'inputs' needs an image dataset (dense inputs); accepted here: "
             "hidden, first",
         ),
+        (
+            {"grids": {"images_dropout": {"settings": {"eval_dropout": "on"}}}},
+            "config key 'grids.images_dropout.settings.eval_dropout': 'on' is not of type 'boolean'",
+        ),
         ({"data": {"mnist": {"train_pool": 70000}}}, "config key 'data.mnist.train_pool': 70000 is greater than"),
         ({"data": {"digits": {"dir": "/data"}}}, "config key 'data.digits': unknown key(s) ['dir']"),
         ({"ipr": {"mode": "dct"}}, "config key 'ipr.mode': 'dct' is not one of ['rfft', 'fft']"),

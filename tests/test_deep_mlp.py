@@ -14,6 +14,10 @@ with ``torch.optim.AdamW`` on all parameters. Only the *specification* of the ra
   layer), a unit kept where the draw is below 1 - dp and scaled by 1/(1 - dp);
 * minibatches: ``randperm(n_train)[: nb * bs].view(nb, bs)`` from a generator seeded with
   ``derive_seed(seed, "batch")`` at each epoch start.
+* measuring with dropout on (``eval_dropout``): at logged step t, the examples of a split
+  (``train`` / ``test``) in chunks of 256 from the first, chunk [s, s + 256) masked with the draws
+  of a fresh generator seeded with ``derive_seed(seed, f"eval_dropout/{split}/{t}/{s}")``, in the
+  same order as in training; BatchNorm on its running statistics (eval mode).
 
 Tolerances (float32): weights, BatchNorm affine parameters and running statistics ``rtol=1e-4,
 atol=1e-5`` after 40 steps (training moves the weights by ~0.1-1); losses and norms ``rtol=1e-4,
@@ -166,6 +170,39 @@ def reference_inputs(split, p: int | None):
     return (torch.as_tensor(split.train_inputs, dtype=torch.float32), torch.as_tensor(split.test_inputs))
 
 
+def draw_masks(gen, shape: DeepMLPShape, x: torch.Tensor, prob: float):
+    """(hidden masks, input mask) for the rows of ``x``: one draw per masked layer, in forward order."""
+    if gen is None:
+        return None, None
+    input_mask = reference_mask(gen, x.shape[0], x.shape[1], prob) if shape.dropout_layers == "inputs" else None
+    masks = [
+        reference_mask(gen, x.shape[0], shape.width, prob) if shape.dropout_layers != "first" or i == 0 else None
+        for i in range(shape.depth - 1)
+    ]
+    return masks, input_mask
+
+
+EVAL_ROWS = 256
+
+
+def measure(model, shape, st: StackSettings, ms: ModelSettings, x, name: str, step: int):
+    """The logits the metrics read: eval mode, or with dropout on (masks drawn per chunk of rows)."""
+    if not (st.eval_dropout and ms.dropout > 0):
+        return model(x)
+    parts = [
+        draw_masks(
+            torch.Generator().manual_seed(derive_seed(ms.seed, f"eval_dropout/{name}/{step}/{s}")),
+            shape,
+            x[s : s + EVAL_ROWS],
+            ms.dropout,
+        )
+        for s in range(0, x.shape[0], EVAL_ROWS)
+    ]
+    masks = [None if m is None else torch.cat([p[0][i] for p in parts]) for i, m in enumerate(parts[0][0])]
+    input_mask = None if parts[0][1] is None else torch.cat([p[1] for p in parts])
+    return model(x, masks, input_mask)
+
+
 def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
     shape = st.shape
     p = shape.p if shape.inputs is None else None
@@ -195,16 +232,7 @@ def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
             rows = batches[nxt]
             nxt += 1
             xb, yb = x_train[rows], y_train[rows]
-        masks = input_mask = None
-        if drop_gen is not None:  # one draw per masked layer, in forward order
-            if shape.dropout_layers == "inputs":
-                input_mask = reference_mask(drop_gen, xb.shape[0], xb.shape[1], ms.dropout)
-            masks = [
-                reference_mask(drop_gen, xb.shape[0], shape.width, ms.dropout)
-                if shape.dropout_layers != "first" or i == 0
-                else None
-                for i in range(len(model.hidden))
-            ]
+        masks, input_mask = draw_masks(drop_gen, shape, xb, ms.dropout)
         model.train()
         loss = reference_loss(model(xb, masks, input_mask), yb, st.loss)
         opt.zero_grad()
@@ -213,7 +241,9 @@ def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
         if step in st.log_steps:
             model.eval()
             with torch.no_grad():
-                lt, le = model(x_train), model(x_test)
+                lt, le = (
+                    measure(model, shape, st, ms, x, name, step) for x, name in ((x_train, "train"), (x_test, "test"))
+                )
             w = model.named(p)
             curves["train_acc"].append((lt.argmax(1) == y_train).double().mean().item())
             curves["test_acc"].append((le.argmax(1) == y_test).double().mean().item())
@@ -240,13 +270,14 @@ def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
-def _stack(loss="mse", batch_size=None, shape=None, **shape_kw):
+def _stack(loss="mse", batch_size=None, shape=None, eval_dropout=False, **shape_kw):
     return StackSettings(
         shape=shape or DeepMLPShape(P, WIDTH, **shape_kw),
         loss=loss,
         batch_size=batch_size,
         steps=STEPS,
         log_steps=LOG_STEPS,
+        eval_dropout=eval_dropout,
     )
 
 
@@ -267,6 +298,10 @@ CASES = {
     "quadratic-depth2-K2": (_stack(depth=2, activation="quadratic"), [A, C]),
     "dropout-first-depth4-K3-mixed": (
         _stack(depth=4, dropout_layers="first"),
+        [replace(A, dropout=0.3), B, replace(C, dropout=0.5)],
+    ),
+    "eval-dropout-first-batchnorm-depth4-K3": (
+        _stack(depth=4, norm="batchnorm", dropout_layers="first", eval_dropout=True),
         [replace(A, dropout=0.3), B, replace(C, dropout=0.5)],
     ),
     "depth4-batchnorm-dropout-minibatch-K2": (
@@ -314,6 +349,14 @@ IMAGE_CASES = {
     "digits-dropout-minibatch-mse-K2": (
         _stack(batch_size=32, shape=DIGITS),
         [replace(B, dropout=0.3), replace(C, corruption=0.5)],
+    ),
+    "digits-eval-dropout-ce-K3": (
+        _stack(loss="ce", shape=DIGITS, eval_dropout=True),
+        [replace(A, dropout=0.3), B, replace(C, dropout=0.5)],
+    ),
+    "digits-eval-dropout-inputs-minibatch-K2": (
+        _stack(batch_size=32, shape=replace(DIGITS, dropout_layers="inputs"), eval_dropout=True),
+        [replace(B, dropout=0.2), replace(C, dropout=0.4)],
     ),
     "digits-dropout-inputs-ce-K3": (
         _stack(loss="ce", shape=replace(DIGITS, dropout_layers="inputs")),

@@ -17,8 +17,11 @@ What the reference shares with the engine is only the *specification* of the ran
   one (B, N) uniform draw per step, a unit kept where the draw is below 1 - dp and scaled by 1/(1 - dp);
 * minibatch order comes from a per-model generator seeded with ``derive_seed(seed, "batch")``:
   ``randperm(n_train)[: nb * bs].view(nb, bs)`` at each epoch start, rows used in order.
+* measured with dropout on (``eval_dropout``), logged step t masks the examples of a split (``train``
+  / ``test``) in chunks of 256 from the first, chunk [s, s + 256) with the draw of a fresh generator
+  seeded with ``derive_seed(seed, f"eval_dropout/{split}/{t}/{s}")``; normalization in eval mode.
 
-Metrics are computed the way the engine documents them: in eval mode, on the full training set
+Metrics are computed the way the engine documents them: in eval mode (or with dropout on), on the full training set
 (with the model's possibly corrupted labels) and the full test set, after the optimizer step of a
 logged step; ``batch_loss`` is the train-mode loss of the step's batch, before the update.
 
@@ -158,6 +161,27 @@ def reference_ipr_mean(weights: dict) -> float:
     return float(np.mean((ipr(u) + ipr(v) + ipr(w.T)) / 3.0))
 
 
+EVAL_ROWS = 256
+
+
+def reference_measure(model, st: StackSettings, ms: ModelSettings, x, name: str, step: int):
+    """The logits the metrics read: eval mode, or with dropout on (one mask draw per chunk of rows)."""
+    if not (st.eval_dropout and ms.dropout > 0):
+        return model(x)
+    mask = torch.cat(
+        [
+            reference_dropout_mask(
+                torch.Generator().manual_seed(derive_seed(ms.seed, f"eval_dropout/{name}/{step}/{s}")),
+                min(EVAL_ROWS, x.shape[0] - s),
+                st.shape.width,
+                ms.dropout,
+            )
+            for s in range(0, x.shape[0], EVAL_ROWS)
+        ]
+    )
+    return model(x, mask)
+
+
 def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
     """Train ONE model with nn.Module + torch.optim.AdamW; returns weights, stats and curves."""
     shape = st.shape
@@ -225,7 +249,10 @@ def reference_train(split, st: StackSettings, ms: ModelSettings) -> dict:
         if step in log_steps:
             model.eval()
             with torch.no_grad():
-                lt, le = model(x_train), model(x_test)
+                lt, le = (
+                    reference_measure(model, st, ms, x, name, step)
+                    for x, name in ((x_train, "train"), (x_test, "test"))
+                )
                 ok_train = (lt.argmax(1) == y_train).double()
                 ok_true = (lt.argmax(1) == y_true).double()
                 ok_test = (le.argmax(1) == y_test).double()
@@ -332,6 +359,11 @@ CASES = {
     "dropout-K1": (_stack(), [replace(A, dropout=0.3)]),
     "dropout-K3-mixed": (_stack(), [replace(A, dropout=0.3), B, replace(C, dropout=0.6)]),
     "dropout-relu-ce-K2": (_stack("relu", loss="ce"), [replace(B, dropout=0.5), replace(D, dropout=0.1)]),
+    # measured with dropout on; BatchNorm still on its running statistics
+    "eval-dropout-batchnorm-relu-K3": (
+        _stack("relu", "batchnorm", eval_dropout=True),
+        [replace(A, dropout=0.3), B, replace(C, dropout=0.6)],
+    ),
     # BatchNorm (batch statistics in training, running statistics in eval)
     "batchnorm-full-K1": (_stack(norm="batchnorm"), [A]),
     "batchnorm-full-K3": (_stack(norm="batchnorm"), [A, B, C]),

@@ -193,6 +193,20 @@ def test_phase_diagrams_show_each_grid_panel_with_alpha_across_and_xi_up(config,
     assert png_description(params["out_stem"]) == params["caption"]
 
 
+def test_fig16_title_says_that_the_dropout_panels_are_measured_with_dropout_on(config, layout, monkeypatch):
+    params = figure_params(config, "fig16", layout)
+    for row, name in figure_grids(config, "fig16").items():
+        g = config["grids"][name]
+        spec = cell_spec(config, name, g["panels"][0], ALPHAS[0], XIS[0])
+        seed = zlib.crc32(name.encode())
+        make_grid(params["grids"][row], name, g["panel_key"], g["panels"], ALPHAS, XIS, seed, spec)
+    title = execute_notebook("phase_diagrams.ipynb", params, monkeypatch)["fig"].get_suptitle().split("\n")
+    assert title == [
+        "(a) MNIST (pool 10000), 4-layer ReLU MLP, N = 500, CE, lr 0.001, 2000 steps",
+        "(b) MNIST (pool 10000), 4-layer ReLU MLP, N = 500, CE, lr 0.001, 2000 steps, accuracy with dropout on",
+    ]
+
+
 def test_phase_details_show_train_test_accuracy_and_phase_per_panel(config, layout, monkeypatch):
     params = figure_params(config, "fig24", layout)
     (name,) = figure_grids(config, "fig24").values()

@@ -80,6 +80,11 @@ STACKS = {
         StackSettings(DeepMLPShape(p=P, width=16, norm="batchnorm"), loss="ce", batch_size=16, steps=30),
         [ModelSettings(corruption=0.2, lr=1e-3, seed=s) for s in (1, 2, 3)],
     ),
+    # measured with dropout on: the evaluation masks are drawn afresh, not saved
+    "deep mlp eval dropout": (
+        StackSettings(DeepMLPShape(p=P, width=16), loss="ce", steps=30, eval_dropout=True),
+        [ModelSettings(corruption=0.2, dropout=q, lr=1e-3, seed=s) for s, q in ((1, 0.3), (2, 0.5), (3, 0.0))],
+    ),
 }
 
 

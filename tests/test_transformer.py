@@ -17,6 +17,7 @@ attention branch before the MLP branch, block by block).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -94,7 +95,24 @@ def ref_state(ref: Reference) -> dict:
     return {k: v.detach().clone() for k, v in out.items()}
 
 
-def train_reference(shape, ms: ModelSettings, split, steps, loss, log_steps):
+EVAL_ROWS = 256
+
+
+def measure(ref: Reference, ms: ModelSettings, m, n, name: str, step: int, eval_dropout: bool):
+    """Logits without dropout, or with dropout on: chunks of 256 examples, each masked from a fresh
+    generator seeded with ``derive_seed(seed, f"eval_dropout/{name}/{step}/{start}")``."""
+    if not (eval_dropout and ms.dropout > 0):
+        return ref(m, n)
+    out = []
+    for s in range(0, len(m), EVAL_ROWS):
+        gen = torch.Generator().manual_seed(derive_seed(ms.seed, f"eval_dropout/{name}/{step}/{s}"))
+        ref.masks = lambda shp, gen=gen: dropout_mask(gen, (shp[0], shp[1] * shp[2]), ms.dropout, "cpu").view(shp)
+        out.append(ref(m[s : s + EVAL_ROWS], n[s : s + EVAL_ROWS]))
+    ref.masks = None
+    return torch.cat(out)
+
+
+def train_reference(shape, ms: ModelSettings, split, steps, loss, log_steps, eval_dropout=False):
     ref = Reference(shape.p, shape.d_model, shape.heads, shape.layers, shape.tie_embeddings, ms.seed)
     opt = torch.optim.AdamW(ref.parameters(), lr=ms.lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=ms.weight_decay)
     labels, _ = split.train_labels(ms.corruption)
@@ -117,8 +135,10 @@ def train_reference(shape, ms: ModelSettings, split, steps, loss, log_steps):
         ref.masks = None
         if step in log_steps:
             with torch.no_grad():
-                tr = (ref(tm, tn).argmax(-1) == y).double().mean().item()
-                te_out = ref(torch.as_tensor(split.test_m), torch.as_tensor(split.test_n))
+                tr = (measure(ref, ms, tm, tn, "train", step, eval_dropout).argmax(-1) == y).double().mean().item()
+                te_out = measure(
+                    ref, ms, torch.as_tensor(split.test_m), torch.as_tensor(split.test_n), "test", step, eval_dropout
+                )
                 te = (te_out.argmax(-1) == torch.as_tensor(split.test_labels)).double().mean().item()
             accs.append((tr, te))
     return ref_state(ref), np.asarray(accs)
@@ -164,6 +184,27 @@ def test_engine_matches_nn_module_reference(case, split):
         np.testing.assert_array_equal(res.curves["test_acc"][:, k], accs[:, 1])
         moved = max(float((res.params[n][k] - res.init_params[n][k]).abs().max()) for n in ref)
         assert moved > 1e-2  # the comparison is not between two untrained models
+
+
+def test_measured_with_dropout_on_matches_the_reference(split):
+    """``eval_dropout``: the accuracies read with fresh dropout masks, per chunk of examples; a model
+    without dropout reads as in eval mode, and the training is the same as without it."""
+    shape = TransformerShape(P, D, 4, 2)
+    models = [
+        ModelSettings(corruption=0.2, dropout=0.3, lr=3e-3, seed=2),
+        ModelSettings(corruption=0.1, weight_decay=1.0, lr=3e-3, seed=5),
+    ]
+    settings = StackSettings(shape=shape, steps=STEPS, log_steps=LOG_STEPS, eval_dropout=True)
+    res = train(split, settings, models, device="cpu", progress=False)
+    plain = train(split, replace(settings, eval_dropout=False), models, device="cpu", progress=False)
+    for name, w in plain.params.items():
+        assert torch.equal(res.params[name], w), name
+    for k, ms in enumerate(models):
+        _, accs = train_reference(shape, ms, split, STEPS, "mse", LOG_STEPS, eval_dropout=True)
+        np.testing.assert_array_equal(res.curves["train_acc"][:, k], accs[:, 0])
+        np.testing.assert_array_equal(res.curves["test_acc"][:, k], accs[:, 1])
+    np.testing.assert_array_equal(res.curves["train_acc"][:, 1], plain.curves["train_acc"][:, 1])
+    assert not np.array_equal(res.curves["train_loss"][:, 0], plain.curves["train_loss"][:, 0])
 
 
 def test_initial_weights_are_the_specified_draw():

@@ -32,17 +32,18 @@ def stacked_dropout_masks(gens: dict, probs, B: int, N: int, device, buf=None):
 
 
 class StackDropout:
-    """The dropout of a training stack: model k (dropout probability ``probs[k]``, model seed
-    ``seeds[k]``) draws its masks from a generator seeded with ``derive_seed(seeds[k], "dropout")``."""
+    """The dropout of a stack: model k (dropout probability ``probs[k]``, model seed ``seeds[k]``) draws
+    its masks from a generator seeded with ``derive_seed(seeds[k], purpose)``; training uses the purpose
+    ``dropout``, measuring with dropout on (:class:`EvalDropout`) one purpose per chunk of examples."""
 
-    def __init__(self, probs, seeds, device):
+    def __init__(self, probs, seeds, device, purpose="dropout"):
         for q in probs:
             if not 0 <= q < 1:
                 raise ValueError(f"dropout: {q} must be in [0, 1)")
         self.probs = [float(q) for q in probs]
         self.device = device
         self.gens = {
-            k: torch.Generator(device=device).manual_seed(derive_seed(s, "dropout"))
+            k: torch.Generator(device=device).manual_seed(derive_seed(s, purpose))
             for k, (q, s) in enumerate(zip(probs, seeds, strict=True))
             if q > 0
         }
@@ -62,3 +63,21 @@ class StackDropout:
             return None
         masks, self._buf = stacked_dropout_masks(self.gens, self.probs, B, N, self.device, self._buf)
         return masks
+
+
+class EvalDropout:
+    """The masks of one logged step when a stack is measured with its dropout on (``eval_dropout``).
+
+    The examples of each split are taken in chunks of ``ROWS``; model k masks chunk ``[start, start +
+    ROWS)`` of split ``name`` at step ``step`` with a fresh draw, seeded by (``seeds[k]``, name, step,
+    start). A model's numbers thus depend neither on its stack companions nor on a resume, and the
+    training masks are untouched.
+    """
+
+    ROWS = 256
+
+    def __init__(self, probs, seeds, step: int, device):
+        self.probs, self.seeds, self.step, self.device = list(probs), list(seeds), int(step), device
+
+    def chunk(self, name: str, start: int) -> StackDropout:
+        return StackDropout(self.probs, self.seeds, self.device, purpose=f"eval_dropout/{name}/{self.step}/{start}")

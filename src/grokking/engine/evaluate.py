@@ -1,10 +1,12 @@
-"""Metrics of a stack of models on the whole training and test sets, in eval mode (PAPER.md A7)."""
+"""Metrics of a stack of models on the whole training and test sets, in eval mode (PAPER.md A7), or with
+dropout on (``eval_dropout``: fresh masks as in training, BatchNorm still on its running statistics)."""
 
 from __future__ import annotations
 
 import torch
 
 from . import losses
+from .dropout import EvalDropout
 from .precision import autocast
 
 
@@ -13,30 +15,39 @@ def _eval_chunk_size(K, N, budget_bytes=256 * 2**20):
 
 
 @torch.no_grad()
-def evaluate(family, shape, params, buffers, x, y, loss, chunk=None, precision="fp32"):
-    """Eval-mode per-model loss (K,) against y, and the predicted classes (K, B); y is (B,) or (K, B)."""
+def evaluate(family, shape, params, buffers, x, y, loss, chunk=None, precision="fp32", dropout=None):
+    """Per-model loss (K,) against y, and the predicted classes (K, B); y is (B,) or (K, B). Eval mode,
+    or with ``dropout``, a function of a chunk's first example giving that chunk's masks (its chunks are
+    ``EvalDropout.ROWS`` examples)."""
     K = next(iter(params.values())).shape[0]
-    chunk = chunk or _eval_chunk_size(K, getattr(shape, "width", 512))
+    chunk = EvalDropout.ROWS if dropout else chunk or _eval_chunk_size(K, getattr(shape, "width", 512))
     per_model, preds = [], []
     B = x.shape[-2]
     for s in range(0, B, chunk):
         sl = slice(s, min(B, s + chunk))
+        masks = dropout(s) if dropout else None
         with autocast(precision, x.device):
-            logits = family.forward(shape, params, buffers, x[..., sl, :], train=False).float()
+            logits = family.forward(shape, params, buffers, x[..., sl, :], train=False, dropout=masks).float()
         per_model.append(losses.per_model(logits, y[..., sl].expand(K, -1), loss) * (sl.stop - sl.start))
         preds.append(logits.argmax(-1))
     return torch.stack(per_model).sum(0) / B, torch.cat(preds, dim=1)
 
 
 @torch.no_grad()
-def metrics_row(family, settings, params, buffers, data) -> dict:
+def metrics_row(family, settings, params, buffers, data, dropout: EvalDropout | None = None) -> dict:
     """One logged point of every model: accuracies on the training set (against its labels), its
-    corrupted and uncorrupted parts, the test set and the full table; losses; norms; mean IPR."""
+    corrupted and uncorrupted parts, the test set and the full table; losses; norms; mean IPR.
+    ``dropout``: this step's masks when the stack is measured with dropout on."""
     p = {k: v.detach() for k, v in params.items()}
     shape, loss = settings.shape, settings.loss
     fp = settings.precision
-    train_loss, train_pred = evaluate(family, shape, p, buffers, data.train_x, data.train_y, loss, precision=fp)
-    test_loss, test_pred = evaluate(family, shape, p, buffers, data.test_x, data.test_y, loss, precision=fp)
+
+    def split(name, x, y):
+        masks = (lambda start: dropout.chunk(name, start)) if dropout else None
+        return evaluate(family, shape, p, buffers, x, y, loss, precision=fp, dropout=masks)
+
+    train_loss, train_pred = split("train", data.train_x, data.train_y)
+    test_loss, test_pred = split("test", data.test_x, data.test_y)
     train_ok, test_ok, true_ok = train_pred == data.train_y, test_pred == data.test_y, train_pred == data.true_y
     ok = train_ok.double()
     cm = data.corrupt_mask.double()

@@ -2,9 +2,10 @@
 
 Setup (data on the device, stacked init from per-model seeds, AdamW, dropout, batch order), then per
 step: a batch, the gradients (the family's hand-written ones where it has them, else autograd), the
-optimizer step, and on the log schedule the metrics of every model in eval mode on the whole training
-and test sets (a model whose loss is no longer finite is marked diverged there, :mod:`.state`); with a
-checkpoint, the whole state is saved at its interval and restored on rerun (:mod:`.checkpoint`).
+optimizer step, and on the log schedule the metrics of every model in eval mode (or with dropout on,
+``eval_dropout``) on the whole training and test sets (a model whose loss is no longer finite is marked
+diverged there, :mod:`.state`); with a checkpoint, the whole state is saved at its interval and
+restored on rerun (:mod:`.checkpoint`).
 Randomness is per model and per purpose (:mod:`grokking.engine.seeds`), so a model's trajectory does
 not depend on which other models share its stack.
 """
@@ -21,7 +22,7 @@ from ..models import get_family
 from . import losses
 from .adamw import AdamW
 from .checkpoint import Checkpoint
-from .dropout import StackDropout
+from .dropout import EvalDropout, StackDropout
 from .evaluate import metrics_row
 from .precision import autocast, computing
 from .progress import Progress
@@ -46,6 +47,7 @@ class StackSettings:
     record_neuron_ipr: bool = False
     no_decay: tuple = ()  # parameter names AdamW does not decay (default: every parameter is decayed)
     precision: str = "fp32"  # fp32 | tf32 | bf16 (:mod:`grokking.engine.precision`)
+    eval_dropout: bool = False  # measure with dropout on (fresh masks, :class:`.dropout.EvalDropout`)
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,8 @@ def _train_stack(split, settings, models, dev, progress, desc, saved=None, check
     # --- setup ---
     family, shape, K = get_family(settings.shape), settings.shape, len(models)
     log_steps = _check(split, settings)
-    dropout = StackDropout([ms.dropout for ms in models], [ms.seed for ms in models], dev)
+    seeds = [ms.seed for ms in models]
+    dropout = StackDropout([ms.dropout for ms in models], seeds, dev)
     data = StackData.build(split, models, dev)
     inits = [family.init(shape, derive_seed(ms.seed, "init"), settings.init_scale) for ms in models]
     init_params = _stack([p for p, _ in inits])
@@ -263,7 +266,8 @@ def _train_stack(split, settings, models, dev, progress, desc, saved=None, check
             batch_loss = _set_gradients(family, settings, params, buffers, x, y, dropout, manual, logging)
             opt.step()
             if logging:  # --- log ---
-                row = metrics_row(family, settings, params, buffers, data)
+                masks = EvalDropout(dropout.probs, seeds, step, dev) if settings.eval_dropout else None
+                row = metrics_row(family, settings, params, buffers, data, masks)
                 row["batch_loss"] = batch_loss.detach()
                 if state.neuron_ipr is not None:
                     p = {k: v.detach() for k, v in params.items()}

@@ -177,6 +177,7 @@ def stack_settings(stack: dict):
         record_neuron_ipr=bool(stack.get("record_neuron_ipr", True)),
         no_decay=tuple(stack.get("no_decay") or ()),
         precision=stack.get("precision", "fp32"),
+        eval_dropout=bool(stack.get("eval_dropout", False)),
     )
 
 

@@ -20,7 +20,8 @@ class ModelFamily(Protocol):
 
     def forward(self, shape, params: dict, buffers: dict, x, *, train: bool, dropout=None):
         """Logits (K, B, classes). ``dropout`` (an ``engine.dropout.StackDropout`` or None) hands
-        out per-model masks; in train mode normalization layers use and update batch statistics."""
+        out per-model masks, applied whenever given (in training, and when measuring with dropout on);
+        in train mode normalization layers use and update batch statistics."""
 
     def weight_norms(self, params: dict) -> dict:
         """Named per-model norms (K,) logged as curves, e.g. ``norm_u``."""

@@ -227,7 +227,8 @@ def forward(
 ) -> torch.Tensor:
     """Logits (K, B, classes). x: operand indices (B, 2) / (K, B, 2), or dense inputs (B, D) / (K, B, D).
     In train mode BatchNorm uses batch statistics and updates ``buffers``; ``dropout`` (the engine's
-    ``StackDropout``, passed in training only) masks the layers ``shape.dropout_layers`` names."""
+    ``StackDropout``, in training or when measuring with dropout on) masks the layers
+    ``shape.dropout_layers`` names."""
     h = hidden_features(shape, params, buffers, x, train=train, dropout=dropout)
     return torch.bmm(h, params["W_out"].transpose(1, 2))
 

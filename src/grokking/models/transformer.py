@@ -164,14 +164,14 @@ def cpu_sub_stack(shape: TransformerShape) -> int:
 
 
 def forward(shape: TransformerShape, params: dict, buffers: dict, x: torch.Tensor, *, train: bool, dropout=None):
-    """Logits (K, B, p) read at the last position, scaled by 1/d_model."""
-    drop = dropout if train else None
+    """Logits (K, B, p) read at the last position, scaled by 1/d_model; ``dropout`` masks the blocks'
+    branches whenever given (``train`` changes nothing: the Transformer has no normalization layer)."""
     h = _tokens(params, x)
     for i in range(shape.layers):
         last = i == shape.layers - 1
-        a = _drop(_attention(shape, params, i, h, x if i == 0 else None, last), drop, last)
+        a = _drop(_attention(shape, params, i, h, x if i == 0 else None, last), dropout, last)
         h = (h[:, :, -1:] if last else h) + a
-        h = h + _drop(_mlp(params, i, h), drop, last)
+        h = h + _drop(_mlp(params, i, h), dropout, last)
     head = params["embed"] if shape.tie_embeddings else params["head"]
     return _linear(h[:, :, -1], head) / shape.d_model
 

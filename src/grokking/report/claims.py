@@ -799,7 +799,7 @@ CLAIMS = (
         "images_dropout_no_inversion",
         "Fig 16b",
         "Dropout is ineffective against the corrupted labels: it gives no inversion",
-        "{dataset}: most Partial- or Full-Inversion cells of a dropout panel minus those at dropout 0",
+        "{dataset}, {measured}: most Partial- or Full-Inversion cells of a dropout panel minus those at dropout 0",
         "<=",
         0.0,
         _inversion_gain("images_dropout"),
@@ -809,8 +809,8 @@ CLAIMS = (
         "images_dropout_no_gain",
         "Fig 16b",
         "Dropout does not help against the corrupted labels",
-        "{dataset}: largest test-accuracy gain of a dropout panel over dropout 0 at the same (alpha, xi), "
-        "minus 2 standard errors of the difference on the test set",
+        "{dataset}, {measured}: largest test-accuracy gain of a dropout panel over dropout 0 at the same "
+        "(alpha, xi), minus 2 standard errors of the difference on the test set",
         "<=",
         0.0,
         _test_gain_beyond_noise("images_dropout"),
@@ -820,8 +820,8 @@ CLAIMS = (
         "images_large_dropout_hurts",
         "Fig 16b",
         "... and large dropout hurts both train and test accuracy",
-        "{dataset}: the larger of the mean changes of train and of test accuracy from dropout 0 to the largest "
-        "dropout, over the cells (alpha, xi)",
+        "{dataset}, {measured}: the larger of the mean changes of train and of test accuracy from dropout 0 to "
+        "the largest dropout, over the cells (alpha, xi)",
         "<",
         0.0,
         _outer_panel_accuracy_change("images_dropout"),
@@ -908,16 +908,24 @@ def _diverged_models(results: Results, c: Claim) -> str:
 
 
 def _metric_text(results: Results, c: Claim) -> str:
-    """The claim's metric, naming the dataset its first grid was trained on where it says ``{dataset}``."""
-    if "{dataset}" not in c.metric:
+    """The claim's metric, naming the dataset its first grid was trained on where it says ``{dataset}``
+    and how that grid measured accuracy (in eval mode or with dropout on) where it says ``{measured}``."""
+    if "{dataset}" not in c.metric and "{measured}" not in c.metric:
         return c.metric
     from ..data import dataset_title
 
     try:
-        name = dataset_title(_grid_spec(results, c.grids[0]))
+        spec = _grid_spec(results, c.grids[0])
+        words = {
+            "dataset": dataset_title(spec),
+            "measured": "accuracy with dropout on" if spec.get("eval_dropout") else "accuracy in eval mode",
+        }
     except (FileNotFoundError, KeyError):
-        name = "(dataset unknown: grid missing)"
-    return c.metric.replace("{dataset}", name)
+        words = {"dataset": "(dataset unknown: grid missing)", "measured": "(grid missing)"}
+    text = c.metric
+    for key, word in words.items():
+        text = text.replace("{" + key + "}", word)
+    return text
 
 
 def unexpected_failures(rows: list[dict]) -> list[str]:

@@ -164,13 +164,16 @@ def model_text(spec: dict) -> str:
 
 
 def grid_text(grid) -> str:
-    """:func:`model_text` of a merged grid, with its optimizer settings unless its panels vary them."""
+    """:func:`model_text` of a merged grid, with its optimizer settings unless its panels vary them, and
+    how it measured accuracy where that is not eval mode."""
     import json
 
     spec = json.loads(grid["spec"])
     text = model_text(spec)
     if grid["panel_key"] not in ("batch_size", "lr"):
         text += f", lr {spec['lr']:g}, {spec['steps']} steps"
+    if spec.get("eval_dropout"):
+        text += ", accuracy with dropout on"
     return text
 
 
