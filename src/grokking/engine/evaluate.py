@@ -15,17 +15,17 @@ def _eval_chunk_size(K, N, budget_bytes=256 * 2**20):
 
 
 @torch.no_grad()
-def evaluate(family, shape, params, buffers, x, y, loss, chunk=None, precision="fp32", dropout=None):
+def evaluate(family, shape, params, buffers, x, y, loss, chunk=None, precision="fp32", dropout=None, split=""):
     """Per-model loss (K,) against y, and the predicted classes (K, B); y is (B,) or (K, B). Eval mode,
-    or with ``dropout``, a function of a chunk's first example giving that chunk's masks (its chunks are
-    ``EvalDropout.ROWS`` examples)."""
+    or with dropout on: ``dropout`` (an :class:`EvalDropout`) masks each chunk of ``EvalDropout.ROWS``
+    examples of ``split`` (``train`` or ``test``)."""
     K = next(iter(params.values())).shape[0]
     chunk = EvalDropout.ROWS if dropout else chunk or _eval_chunk_size(K, getattr(shape, "width", 512))
     per_model, preds = [], []
     B = x.shape[-2]
     for s in range(0, B, chunk):
         sl = slice(s, min(B, s + chunk))
-        masks = dropout(s) if dropout else None
+        masks = dropout.chunk(split, s) if dropout else None
         with autocast(precision, x.device):
             logits = family.forward(shape, params, buffers, x[..., sl, :], train=False, dropout=masks).float()
         per_model.append(losses.per_model(logits, y[..., sl].expand(K, -1), loss) * (sl.stop - sl.start))
@@ -41,13 +41,12 @@ def metrics_row(family, settings, params, buffers, data, dropout: EvalDropout | 
     p = {k: v.detach() for k, v in params.items()}
     shape, loss = settings.shape, settings.loss
     fp = settings.precision
-
-    def split(name, x, y):
-        masks = (lambda start: dropout.chunk(name, start)) if dropout else None
-        return evaluate(family, shape, p, buffers, x, y, loss, precision=fp, dropout=masks)
-
-    train_loss, train_pred = split("train", data.train_x, data.train_y)
-    test_loss, test_pred = split("test", data.test_x, data.test_y)
+    train_loss, train_pred = evaluate(
+        family, shape, p, buffers, data.train_x, data.train_y, loss, precision=fp, dropout=dropout, split="train"
+    )
+    test_loss, test_pred = evaluate(
+        family, shape, p, buffers, data.test_x, data.test_y, loss, precision=fp, dropout=dropout, split="test"
+    )
     train_ok, test_ok, true_ok = train_pred == data.train_y, test_pred == data.test_y, train_pred == data.true_y
     ok = train_ok.double()
     cm = data.corrupt_mask.double()
