@@ -1,9 +1,9 @@
-"""Accuracy of dropout nets measured two ways: in eval mode (dropout off, what every figure shows,
-PAPER.md A7) and with dropout still on (train-mode masks, the mean over ``--draws`` draws).
+"""Accuracy of dropout nets measured two ways: in eval mode (dropout off, PAPER.md A7, what every
+figure but Fig 16b shows) and with dropout still on (train-mode masks, the mean over ``--draws`` draws).
 
 Trains one image-grid cell at several dropout values and seeds, like ``pilot_cells.py``, and prints
-both accuracies per model; a check on how the paper's "dropout hurts train and test" (Fig 16b) could
-read if its accuracies were taken with dropout active. Example (config/README.md, Fig 16):
+both accuracies per model; the check behind measuring Fig 16b with dropout on (``eval_dropout``): the
+paper's "dropout hurts train and test" reads that way. Example (config/README.md, Fig 16):
 
     .venv/bin/python benchmarks/pilot_dropout_eval.py --preset quick --grid images_dropout --panel 0 \\
         --alpha 0.8 --xi 0.2 --dropouts 0,0.3,0.6 --seeds 1-3
