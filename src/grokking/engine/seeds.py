@@ -1,10 +1,12 @@
-"""Per-model, per-purpose seeds: a model's randomness never depends on its stack companions."""
+"""Per-model, per-purpose seeds: a model's randomness never depends on its stack companions.
+
+Purposes in use: ``init`` (the seed itself), ``dropout`` (training masks), ``batch`` (minibatch order)
+and ``eval_dropout/<split>/<step>/<chunk start>`` (masks when measuring with dropout on,
+:class:`grokking.engine.dropout.EvalDropout`)."""
 
 from __future__ import annotations
 
 import hashlib
-
-PURPOSES = ("init", "dropout", "batch")
 
 
 def derive_seed(seed: int, purpose: str) -> int:
