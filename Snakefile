@@ -21,6 +21,10 @@ include: "workflow/rules/figures.smk"
 report: "workflow/report/workflow.rst"
 
 
+onsuccess:
+    print_claims_summary()
+
+
 rule all:
     default_target: True
     input:

@@ -77,6 +77,7 @@ LAYERS = [
         "grokking.data.mnist",
         "grokking.data.images",
         "grokking.metrics",
+        "grokking.numerics",
         "grokking.phases",
     },
     {

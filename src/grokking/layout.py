@@ -77,6 +77,10 @@ class Layout:
     def claims_json(self) -> str:
         return f"{self.results}/claims.json"
 
+    def claims_verdict(self) -> str:
+        """Written by the strict check (config ``claims.strict``) when no claim fails."""
+        return f"{self.results}/claims_verdict.txt"
+
     # --- figures, notebooks, tables ---------------------------------------------------------
     def figure_stem(self, fig: str, slug: str) -> str:
         return f"{self.figures}/{fig}_{slug}"

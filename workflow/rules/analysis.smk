@@ -21,11 +21,12 @@ rule prune_run:
         runtime=config["resources"]["runtime"],
     params:
         python=PYTHON,
+        threads=JOB_THREADS,
         rundir=lambda w: L.run_dir(w.run),
         device=config["device"],
     shell:
         "{params.python} -m grokking prune-run --run {params.rundir} --data {input.data} --out {output} "
-        "--device {params.device} --threads {threads} --timing {log.timing} > {log.out} 2>&1"
+        "--device {params.device} --threads {params.threads} --timing {log.timing} > {log.out} 2>&1"
 
 
 rule train_width_job:
@@ -48,13 +49,14 @@ rule train_width_job:
         runtime=config["resources"]["runtime"],
     params:
         python=PYTHON,
+        threads=JOB_THREADS,
         job=lambda w: json.dumps(WIDTH_JOBS[w.job], sort_keys=True),
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
         checkpoint=lambda w: checkpoint_args("train_width_job", w.job),
     shell:
         "{params.python} -m grokking width-job --job {params.job:q} --data {input.data} --out {output} "
-        "--device {params.device} --threads {threads} --name {wildcards.job} {params.progress} "
+        "--device {params.device} --threads {params.threads} --name {wildcards.job} {params.progress} "
         "{params.checkpoint} --timing {log.timing} > {log.out} 2>&1"
 
 
@@ -116,8 +118,26 @@ rule claims:
         active=lambda w: ",".join(c.id for c in active_claims()),
         thresholds=json.dumps(config.get("claims", {}).get("thresholds", {}), sort_keys=True),
         known=json.dumps(config.get("claims", {}).get("known_failures", {}), sort_keys=True),
-        require="--require-all" if config.get("claims", {}).get("require_all") else "",
     shell:
         "{params.python} -m grokking claims --results {params.results} --preset {params.preset} "
         "--active {params.active:q} --thresholds {params.thresholds:q} --known-failures {params.known:q} "
-        "--json {output.json} --md {output.md} --html {output.html} {params.require} > {log} 2>&1"
+        "--json {output.json} --md {output.md} --html {output.html} > {log} 2>&1"
+
+
+rule claims_verdict:
+    """Regression mode (config `claims.strict`): after every figure, table and report is made, fail when a
+    claim's verdict is FAIL and the preset does not list it as a known failure."""
+    input:
+        claims=L.claims_json(),
+        build=build_targets(),
+        code=code("claims-check"),
+    output:
+        L.claims_verdict(),
+    log:
+        L.log("claims_verdict"),
+    params:
+        python=PYTHON,
+        report=L.claims_md(),
+    shell:
+        "{params.python} -m grokking claims-check --json {input.claims} --report {params.report} --strict "
+        "--out {output} 2>&1 | tee {log}"

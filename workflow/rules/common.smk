@@ -16,7 +16,7 @@ sys.path.insert(0, str(SRC))
 # installed; SLURM jobs inherit the variable (sbatch exports the submitting environment by default).
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
 
-from grokking import codedeps  # noqa: E402
+from grokking import codedeps, numerics  # noqa: E402
 from grokking.data import IMAGE_SETS  # noqa: E402
 from grokking.config import ConfigError, enabled_figures, figure_grids, figure_runs, validate  # noqa: E402
 from grokking.experiments.gridplan import (  # noqa: E402
@@ -37,6 +37,10 @@ except ConfigError as err:
 
 PRESET = config["preset"]
 L = Layout.from_config(config)
+# Every job runs with the config's numeric profile (src/grokking/numerics.py) and a fixed thread count:
+# set here, before any job starts, so that notebooks and SLURM jobs (which inherit it) run with it too.
+JOB_THREADS = config["resources"]["threads"]
+os.environ.update(numerics.environment(config["numerics"], JOB_THREADS))
 PYTHON = sys.executable
 RUNS = sorted(config["runs"])
 CHUNKS = plan(config)
@@ -159,10 +163,25 @@ def figure_parameters(w):
     return yaml.safe_dump(params, default_flow_style=True, width=10**6).strip()
 
 
-def all_targets():
+def build_targets():
+    """Everything a build of the preset makes: runs, tables, the claims report, figures, grid tables."""
     targets = [L.run_file(r, "summary.json") for r in built_runs()] + [L.table(name) for name in TABLE_FILES]
     targets += [L.claims_json(), L.claims_md()]
     for fig in enabled_figures(config):
         targets += L.figure_files(fig, config["figures"][fig]["slug"])
         targets += [L.grid(g, ".csv") for g in sorted(set(figure_grids(config, fig).values()))]
     return targets
+
+
+def all_targets():
+    """The build, and under `claims.strict` the verdict check that runs once everything else is made."""
+    return build_targets() + ([L.claims_verdict()] if config["claims"].get("strict") else [])
+
+
+def print_claims_summary():
+    """The claims' verdicts as the build's last lines (nothing when this build made no claims report)."""
+    path = Path(L.claims_json())
+    if path.exists():
+        from grokking.report.verdicts import summary_text
+
+        print(summary_text(json.loads(path.read_text()), L.claims_md()), file=sys.stderr)

@@ -22,13 +22,14 @@ rule train_grid_chunk:
         runtime=config["resources"]["runtime"],
     params:
         python=PYTHON,
+        threads=JOB_THREADS,
         job=lambda w: json.dumps(CHUNKS[w.chunk], sort_keys=True),
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
         checkpoint=lambda w: checkpoint_args("train_grid_chunk", w.chunk),
     shell:
         "{params.python} -m grokking train-chunk --job {params.job:q} --data {input.data} --out {output} "
-        "--device {params.device} --threads {threads} --name {wildcards.chunk} "
+        "--device {params.device} --threads {params.threads} --name {wildcards.chunk} "
         "{params.progress} {params.checkpoint} --timing {log.timing} > {log.out} 2>&1"
 
 

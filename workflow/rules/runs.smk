@@ -18,6 +18,7 @@ rule train_run:
         runtime=config["resources"]["runtime"],
     params:
         python=PYTHON,
+        threads=JOB_THREADS,
         spec=lambda w: json.dumps(run_spec(w.run), sort_keys=True),
         phase_rules=json.dumps(config["phases"], sort_keys=True),
         outdir=lambda w: L.run_dir(w.run),
@@ -26,5 +27,5 @@ rule train_run:
         checkpoint=lambda w: checkpoint_args("train_run", w.run),
     shell:
         "{params.python} -m grokking train-run --spec {params.spec:q} --data {input.data} --out {params.outdir} "
-        "--device {params.device} --threads {threads} --phase-rules {params.phase_rules:q} {params.progress} "
+        "--device {params.device} --threads {params.threads} --phase-rules {params.phase_rules:q} {params.progress} "
         "{params.checkpoint} --timing {log.timing} > {log.out} 2>&1"

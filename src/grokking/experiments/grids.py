@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from .. import phases, results
+from .. import numerics, phases, results
 from .gridplan import grid_cells, grid_seeds, grid_settings, kept
 from .specs import model_settings, stack_settings
 from .summary import final_keys, summarize
@@ -41,6 +41,7 @@ def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=Tru
         "neuron_ipr": neuron,
         "seconds": np.asarray(res.seconds),
         "device": np.asarray(res.device),
+        "numerics": np.asarray(json.dumps(numerics.describe(res.device), sort_keys=True)),
         "stack": np.asarray(json.dumps(stack, sort_keys=True)),
         "cells": np.asarray(json.dumps(chunk["cells"], sort_keys=True)),
     }
@@ -73,6 +74,7 @@ def _load_cells(paths) -> dict:
     cells = {}
     for path in paths:
         z = results.load_chunk(path)
+        profile = str(z["numerics"]) if "numerics" in z else "{}"
         curves = {k[len("curve_") :]: v for k, v in z.items() if k.startswith("curve_")}
         for j, cid in enumerate(str(i) for i in z["ids"]):
             cells[cid] = {
@@ -81,6 +83,7 @@ def _load_cells(paths) -> dict:
                 "neuron_ipr": z["neuron_ipr"][j],
                 "n_noise": int(z["n_noise"][j]),
                 "diverged_at": int(z["diverged_at"][j]),
+                "numerics": profile,
                 "stored": {key.split("/", 1)[0] + "/" + key.split("/")[2]: z[key] for key in z if f"/{cid}/" in key},
             }
     return cells
@@ -199,6 +202,8 @@ def merge_grid(config: dict, grid: str, chunk_paths, out_npz, out_csv, out_weigh
         # what every cell shares (the first panel's resolved spec without the grid's axes), for titles
         spec=np.asarray(json.dumps(_shared_spec(cells[0]["spec"], g["panel_key"]), sort_keys=True)),
         code_version=np.asarray(results.code_version()),
+        # the numeric profiles its chunks were trained with (numerics.describe), one JSON object each
+        numerics=np.asarray(json.dumps(sorted({data[c["id"]]["numerics"] for c in cells}))),
         kept_cells=np.asarray(json.dumps(stored_cells, sort_keys=True)),
         **stored,
         **{f"{k}_seeds": v for k, v in per_seed.items()},

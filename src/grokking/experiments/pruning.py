@@ -10,10 +10,13 @@ couples the neurons (pruning one changes the others' normalized activations), so
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import numerics
 from ..data import Split
 from ..engine import losses
 from ..models import shape_from_dict
@@ -155,5 +158,6 @@ def prune_saved_run(run_dir, data_path, out_path, *, device="cpu") -> dict:
         out[f"{direction}_order"] = order[0].numpy()
         out["pruned"] = curves["pruned"]
     out["fraction"] = out["pruned"] / shape.width
+    out["numerics"] = np.asarray(json.dumps(numerics.describe(device.type), sort_keys=True))
     write_npz(out_path, **out)
     return out

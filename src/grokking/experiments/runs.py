@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import phases, results
+from .. import numerics, phases, results
 from ..engine import train
 from ..models import get_family
 from .specs import model_settings, run_keys, spec_hash, stack_settings
@@ -46,6 +46,7 @@ def run_and_save(spec: dict, data_path, out_dir, *, device="auto", phase_rules=N
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": res.device,
+        "numerics": numerics.describe(res.device),
     }
     summary = dict(
         {k: (v if k == "phase" else float(v)) for k, v in s.items()},

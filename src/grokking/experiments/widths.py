@@ -18,7 +18,7 @@ import json
 
 import numpy as np
 
-from .. import results
+from .. import numerics, results
 
 RETENTION_RULES = ("prefix", "last")
 
@@ -99,6 +99,7 @@ def train_width_job(
         "diverged_at": res.diverged_at,
         "seconds": np.float64(res.seconds),
         "device": np.asarray(res.device),
+        "numerics": np.asarray(json.dumps(numerics.describe(res.device), sort_keys=True)),
         "spec": np.asarray(json.dumps(spec, sort_keys=True)),
     }
     gone = res.diverged_at >= 0  # a diverged network has nothing to prune: NaN
@@ -116,9 +117,10 @@ def _standard_error(x: np.ndarray) -> float:
 def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
     """Per (width, seed): prunable and required neurons; per width: mean and standard error."""
     metric = retention["metric"]
-    rows = []
+    rows, profiles = [], set()
     for path in paths:
         z = results.load_width_job(path)
+        profiles.add(str(z["numerics"]) if "numerics" in z else "{}")
         width = int(z["width"])
         curves = z[f"pruned_{metric}"]
         for k, seed in enumerate(z["seeds"]):
@@ -168,6 +170,7 @@ def merge_width_sweep(paths, retention: dict, out_npz, out_csv) -> dict:
         row_final_test_acc=np.asarray([r["final_test_acc"] for r in rows]),
         retention=np.asarray(json.dumps(full_retention(retention), sort_keys=True)),
         code_version=np.asarray(results.code_version()),
+        numerics=np.asarray(json.dumps(sorted(profiles))),
     )
     results.write_npz(out_npz, **out)
     buf = io.StringIO()

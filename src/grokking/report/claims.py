@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import results
 from ..layout import Layout
+from . import verdicts
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
@@ -37,6 +38,7 @@ class Claim:
     grids: tuple = ()
     pruning: tuple = ()
     width_sweep: bool = False
+    step: float | None = None  # smallest change of the value (1: a count of grid cells), for fragility
 
 
 class Results:
@@ -654,6 +656,7 @@ CLAIMS = (
         0.0,
         _panel_phase_gain("wd", 0, 15, "Full Inversion"),
         grids=("wd",),
+        step=1,
     ),
     Claim(
         "wd20_forgetting",
@@ -664,6 +667,7 @@ CLAIMS = (
         0.0,
         _panel_phase_count("wd", 20, "Forgetting"),
         grids=("wd",),
+        step=1,
     ),
     Claim(
         "dropout_09_confusion",
@@ -674,6 +678,7 @@ CLAIMS = (
         0.0,
         _panel_phase_count("dropout", 0.9, "Confusion"),
         grids=("dropout",),
+        step=1,
     ),
     # --- other architectures (Figs 7, 12-15) -----------------------------------------------------
     Claim(
@@ -685,6 +690,7 @@ CLAIMS = (
         0.0,
         _outer_panel_moves("transformer_wd", ("Coexistence", "Memorization"), "Full Inversion"),
         grids=("transformer_wd",),
+        step=1,
     ),
     Claim(
         "transformer_ipr_far_below_mlp",
@@ -726,6 +732,7 @@ CLAIMS = (
         0.0,
         _outer_panel_gain("mlp3_wd", "Full Inversion"),
         grids=("mlp3_wd",),
+        step=1,
     ),
     Claim(
         "heads_raise_ipr",
@@ -764,6 +771,7 @@ CLAIMS = (
         0.0,
         _panel_phase_excess("transformer_dropout", 0.1, (0.3, 0.5), "Confusion"),
         grids=("transformer_dropout",),
+        step=1,
     ),
     Claim(
         "lazy_output_ipr",
@@ -784,6 +792,7 @@ CLAIMS = (
         0.0,
         _best_panel_phase_gain("images_wd", "Full Inversion"),
         grids=("images_wd",),
+        step=1,
     ),
     Claim(
         "images_large_wd_confusion",
@@ -794,6 +803,7 @@ CLAIMS = (
         0.0,
         _outer_panel_gain("images_wd", "Confusion"),
         grids=("images_wd",),
+        step=1,
     ),
     Claim(
         "images_dropout_no_inversion",
@@ -804,6 +814,7 @@ CLAIMS = (
         0.0,
         _inversion_gain("images_dropout"),
         grids=("images_dropout",),
+        step=1,
     ),
     Claim(
         "images_dropout_no_gain",
@@ -851,33 +862,22 @@ CLAIMS = (
 
 
 def evaluate(
-    results: Results, claims=CLAIMS, thresholds: dict | None = None, known_failures: dict | None = None
+    results: Results,
+    claims=CLAIMS,
+    thresholds: dict | None = None,
+    known_failures: dict | None = None,
+    robustness: dict | None = None,
 ) -> list[dict]:
     """One row per claim: id, figure, claim, metric, value, op, threshold, passed (and error if any;
-    ``known_failure``: the preset's stated reason when the claim is listed as failing there)."""
+    ``known_failure``: the preset's stated reason when the claim is listed as failing there), with its
+    margin and verdict (:mod:`.verdicts`). ``robustness`` (the study's ``claims``: id -> values and
+    outcomes per seed) adds the noise, the seed count and UNRESOLVED verdicts."""
     rows = []
     for c in claims:
-        threshold = (thresholds or {}).get(c.id, c.threshold)
-        row = {
-            "id": c.id,
-            "figure": c.figure,
-            "claim": c.claim,
-            "metric": _metric_text(results, c),
-            "op": c.op,
-            "threshold": threshold,
-            "value": None,
-            "passed": False,
-        }
-        try:
-            value = c.measure(results)
-        except (FileNotFoundError, KeyError, IndexError) as err:
-            row["error"] = f"{type(err).__name__}: {err}"
-        else:
-            row["value"] = value
-            if isinstance(value, float) and math.isnan(value):
-                row["error"] = "not measurable (no qualifying point)"
-            else:
-                row["passed"] = bool(OPS[c.op](value, threshold))
+        row = measure(results, c, (thresholds or {}).get(c.id, c.threshold))
+        study = (robustness or {}).get(c.id) or {}
+        row = verdicts.with_noise(row, study.get("values"), study.get("holds"))
+        row["fragile"] = verdicts.fragility(row, c.step)
         if c.id in (known_failures or {}):
             row["known_failure"] = known_failures[c.id]
         diverged = _diverged_models(results, c)
@@ -885,6 +885,33 @@ def evaluate(
             row["diverged"] = diverged
         rows.append(row)
     return rows
+
+
+def measure(results: Results, c: Claim, threshold=None) -> dict:
+    """A claim's value on ``results`` against its threshold: id, figure, claim, metric, value, op,
+    threshold, passed (and error when it cannot be measured)."""
+    threshold = c.threshold if threshold is None else threshold
+    row = {
+        "id": c.id,
+        "figure": c.figure,
+        "claim": c.claim,
+        "metric": _metric_text(results, c),
+        "op": c.op,
+        "threshold": threshold,
+        "value": None,
+        "passed": False,
+    }
+    try:
+        value = c.measure(results)
+    except (FileNotFoundError, KeyError, IndexError) as err:
+        row["error"] = f"{type(err).__name__}: {err}"
+    else:
+        row["value"] = value
+        if isinstance(value, float) and math.isnan(value):
+            row["error"] = "not measurable (no qualifying point)"
+        else:
+            row["passed"] = bool(OPS[c.op](value, threshold))
+    return row
 
 
 def _diverged_models(results: Results, c: Claim) -> str:
@@ -929,8 +956,8 @@ def _metric_text(results: Results, c: Claim) -> str:
 
 
 def unexpected_failures(rows: list[dict]) -> list[str]:
-    """Ids of the failing claims that the preset does not list as known failures."""
-    return [r["id"] for r in rows if not r["passed"] and "known_failure" not in r]
+    """Ids of the claims whose verdict is FAIL and that the preset does not list as known failures."""
+    return [r["id"] for r in rows if r["verdict"] == verdicts.FAIL and "known_failure" not in r]
 
 
 def _fmt(x):
@@ -944,8 +971,9 @@ def _cell(text) -> str:
 
 
 def _result_text(r: dict) -> str:
-    """A row's verdict: PASS or FAIL (with the error), the preset's known-failure reason, diverged models."""
-    result = "PASS" if r["passed"] else "FAIL" + (f" ({r['error']})" if r.get("error") else "")
+    """A row's verdict (PASS, FAIL with the error, UNRESOLVED), the preset's known-failure reason, the
+    diverged models."""
+    result = r["verdict"] + (f" ({r['error']})" if r.get("error") else "")
     if "known_failure" in r:
         result += f" (known {'failure' if not r['passed'] else 'failure, passes here'}: {r['known_failure']})"
     if r.get("diverged"):
@@ -954,25 +982,46 @@ def _result_text(r: dict) -> str:
 
 
 def _summary_line(rows: list[dict], skipped=()) -> str:
-    n_known = sum(not r["passed"] and "known_failure" in r for r in rows)
-    line = f"{sum(r['passed'] for r in rows)} of {len(rows)} claims pass."
+    n = verdicts.counts(rows)
+    line = f"{n[verdicts.PASS]} of {len(rows)} claims pass, {n[verdicts.FAIL]} fail"
+    line += f", {n[verdicts.UNRESOLVED]} unresolved (margin within the seed-to-seed noise)."
+    n_known = sum(r["verdict"] != verdicts.PASS and "known_failure" in r for r in rows)
     if n_known:
-        line += f" {n_known} of the failures are known in this preset (the reason is in the row)."
+        line += f" {n_known} of those that do not pass are known in this preset (the reason is in the row)."
+    if not any(r.get("seeds") for r in rows):
+        line += (
+            " Noise not measured: the robustness study (`snakemake robustness`, README) retrains the claims' "
+            "runs and grids with other seeds and gives each claim its noise and seed count."
+        )
     if skipped:
         line += f" Not built in this preset: {', '.join(skipped)}."
     return line
 
 
+def _seeds_text(r: dict) -> str:
+    return f"{r['holds']} of {r['seeds']}" if r.get("seeds") else "–"
+
+
 def _cells(r: dict) -> tuple:
-    """(figure, claim, measured, value, test, result) of a row."""
+    """(figure, claim, measured, value, test, margin, noise, holds for, result) of a row."""
     return (
         r["figure"],
         r["claim"],
         r["metric"],
         _fmt(r["value"]),
         f"{r['op']} {_fmt(r['threshold'])}",
+        "–" if r.get("margin") is None else f"{r['margin']:+.3g}",
+        _fmt(r.get("noise")),
+        _seeds_text(r),
         _result_text(r),
     )
+
+
+HEADERS = ("figure", "claim", "measured", "value", "test", "margin", "noise", "holds for (seeds)", "result")
+
+
+def _fragile_lines(rows: list[dict]) -> list[str]:
+    return [f"- `{r['id']}` ({r['figure']}): {r['fragile']}." for r in rows if r.get("fragile")]
 
 
 def to_markdown(rows: list[dict], preset: str = "") -> str:
@@ -981,13 +1030,17 @@ def to_markdown(rows: list[dict], preset: str = "") -> str:
         "",
         _summary_line(rows),
         "",
-        "| figure | claim | measured | value | test | result |",
-        "|---|---|---|---|---|---|",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "---|" * len(HEADERS),
     ]
     for r in rows:
         cells = list(_cells(r))
-        cells[-1] = cells[-1] if r["passed"] else "**FAIL**" + cells[-1][len("FAIL") :]
+        if r["verdict"] != verdicts.PASS:
+            cells[-1] = f"**{r['verdict']}**" + cells[-1][len(r["verdict"]) :]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    fragile = _fragile_lines(rows)
+    if fragile:
+        lines += ["", "## Fragile claims", "", *fragile]
     return "\n".join(lines) + "\n"
 
 
@@ -1000,7 +1053,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 code { font-size: 12px; }
 tr.pass td.result { color: #176317; font-weight: bold; }
 tr.fail td.result { color: #a31515; font-weight: bold; }
-tr.known td.result { color: #8a5a00; }
+tr.known td.result, tr.unresolved td.result { color: #8a5a00; }
 """
 
 
@@ -1018,16 +1071,23 @@ def to_html(rows: list[dict], preset: str = "", skipped=()) -> str:
         f"<h1>{escape(title)}</h1>",
         f"<p>{escape(_summary_line(rows, skipped))}</p>",
         '<table id="claims">',
-        "<thead><tr>"
-        + "".join(f"<th>{h}</th>" for h in ("id", "figure", "claim", "measured", "value", "test", "result"))
-        + "</tr></thead>",
+        "<thead><tr>" + "".join(f"<th>{h}</th>" for h in ("id", *HEADERS)) + "</tr></thead>",
         "<tbody>",
     ]
     for r in rows:
-        css = "pass" if r["passed"] else "known" if "known_failure" in r else "fail"
-        kinds = ("", "", "", ' class="num"', ' class="num"', ' class="result"')
+        css = {verdicts.PASS: "pass", verdicts.UNRESOLVED: "unresolved"}.get(r["verdict"], "fail")
+        css = "known" if css != "pass" and "known_failure" in r else css
+        kinds = ("", "", "", *[' class="num"'] * 5, ' class="result"')
         cells = [f"<td><code>{escape(r['id'])}</code></td>"]
         cells += [f"<td{k}>{escape(str(c))}</td>" for k, c in zip(kinds, _cells(r), strict=True)]
         out.append(f'<tr class="{css}" id="claim-{escape(r["id"])}">' + "".join(cells) + "</tr>")
-    out += ["</tbody>", "</table>", "</body>", "</html>", ""]
+    out += ["</tbody>", "</table>"]
+    fragile = [r for r in rows if r.get("fragile")]
+    if fragile:
+        out += ['<h2 id="fragile">Fragile claims</h2>', "<ul>"]
+        out += [
+            f"<li><code>{escape(r['id'])}</code> ({escape(r['figure'])}): {escape(r['fragile'])}.</li>" for r in fragile
+        ]
+        out += ["</ul>"]
+    out += ["</body>", "</html>", ""]
     return "\n".join(out)
