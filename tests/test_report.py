@@ -21,6 +21,7 @@ from conftest import run_snakemake
 from grokking.config import enabled_figures, load_preset
 from grokking.report.claims import CLAIMS, to_html
 from grokking.report.figures import captions
+from grokking.report.verdicts import with_noise
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,9 +149,9 @@ def test_report_has_the_claims_table(report, smoke_build):
     for row in report_json["claims"]:
         cells = rows[row["id"]]
         assert cells[1:4] == [row["figure"], row["claim"], row["metric"]]
-        assert cells[6].startswith("PASS" if row["passed"] else "FAIL"), (row["id"], cells[6])
-    n_pass = report_json["passed"]
-    assert f"{n_pass} of {len(rows)} claims pass." in text_of(embedded.decode("utf-8"))
+        assert cells[9].startswith(row["verdict"]), (row["id"], cells[9])
+    n_pass = report_json["verdicts"]["PASS"]
+    assert f"{n_pass} of {len(rows)} claims pass, " in text_of(embedded.decode("utf-8"))
 
 
 def test_claims_table_page_escapes_and_explains():
@@ -164,15 +165,22 @@ def test_claims_table_page_escapes_and_explains():
         {"id": "c", "figure": "Fig 12", "claim": "c", "metric": "m", "op": ">", "threshold": 0.0}
         | {"value": -0.0231, "passed": False, "known_failure": "8 heads end lower at one block"},
     ]
+    rows = [with_noise(r) for r in rows]
     out = to_html(rows, "demo", ["d"])
     assert "x &lt; y &amp; z" in out and "<script" not in out
     page = Page(out)
     cells = {r[0]: r for r in page.rows if r}
-    assert cells["a"][2:] == ["x < y & z", "m|n", "0.942", ">= 0.9", "PASS"]
-    assert cells["b"][4:] == ["–", "== Coexistence", "FAIL (FileNotFoundError: grids/wd.npz)"]
-    assert cells["c"][4:] == ["-0.0231", "> 0", "FAIL (known failure: 8 heads end lower at one block)"]
-    assert (
-        "1 of 3 claims pass. 1 of the failures are known in this preset (the reason is in the row). "
-        "Not built in this preset: d."
-    ) in text_of(out)
+    assert cells["a"][2:] == ["x < y & z", "m|n", "0.942", ">= 0.9", "+0.0423", "–", "–", "PASS"]
+    assert cells["b"][4:] == ["–", "== Coexistence", "–", "–", "–", "FAIL (FileNotFoundError: grids/wd.npz)"]
+    assert cells["c"][4:] == [
+        "-0.0231",
+        "> 0",
+        "-0.0231",
+        "–",
+        "–",
+        "FAIL (known failure: 8 heads end lower at one block)",
+    ]
+    assert "1 of 3 claims pass, 2 fail, 0 unresolved" in text_of(out)
+    assert "1 of those that do not pass are known in this preset (the reason is in the row)." in text_of(out)
+    assert "Not built in this preset: d." in text_of(out)
     assert page.external_references() == []

@@ -230,3 +230,73 @@ def test_smoke_claims_report_has_a_value_for_every_claim(smoke_build):
     assert report["total"] == len(rows) and report["passed"] == sum(r["passed"] for r in rows)
     md = (smoke_build / "figures" / "smoke" / "claims.md").read_text()
     assert f"{report['passed']} of {len(rows)} claims pass." in md and "not measurable" not in md
+
+
+def test_a_failing_claim_never_fails_the_build_but_fails_strict_mode(smoke_build):
+    """A claim forced to fail (its threshold raised in a throw-away overlay) leaves the build at exit 0 with
+    the claim named in its last lines; the strict overlay makes the same build fail, after the report."""
+    (smoke_build / "forced.yaml").write_text("claims: {thresholds: {coexistence: 2.0}}\n")
+    overlay = ["--cores", "2", "--configfile", "config/smoke.yaml", "forced.yaml"]
+    res = snakemake(smoke_build, *overlay)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    tail = out[out.rindex("Claims (smoke preset)") :]
+    assert "FAIL       coexistence (Fig 1a)" in tail and "needs >= 2" in tail
+    strict = snakemake(smoke_build, *overlay, "config/strict.yaml")
+    out = strict.stdout + strict.stderr
+    assert strict.returncode != 0 and "1 failed (coexistence)" in out and "claims.strict" in out
+    assert not (smoke_build / "results" / "smoke" / "claims_verdict.txt").exists()
+    assert snakemake(smoke_build, "--cores", "2", "--configfile", "config/smoke.yaml").returncode == 0
+
+
+def test_every_result_records_its_numeric_profile(smoke_build):
+    """The presets run under the portable profile, and each result says so (with the kernels ATen ran)."""
+    results = smoke_build / "results" / "smoke"
+    run = load_run(results / "runs" / "r1_wd0")
+    assert run.summary["numerics"]["profile"] == "portable"
+    assert run.summary["numerics"]["environment"]["MKL_CBWR"] == "COMPATIBLE"
+    assert (
+        run.summary["numerics"]["threads"]
+        == yaml.safe_load(open(smoke_build / "config" / "smoke.yaml"))["resources"]["threads"]
+    )
+    with np.load(results / "grids" / "wd.npz") as z:
+        assert [json.loads(p)["profile"] for p in json.loads(str(z["numerics"]))] == ["portable"]
+    with np.load(results / "analysis" / "width_sweep.npz") as z:
+        assert [json.loads(p)["profile"] for p in json.loads(str(z["numerics"]))] == ["portable"]
+
+
+def test_robustness_study_gives_each_claim_its_noise_and_seed_count(smoke_build):
+    """`snakemake robustness` retrains what the claims read with shifted model seeds (the data unchanged),
+    evaluates each claim per seed, and the claims report then carries noise, seed counts and verdicts."""
+    base = ["--cores", "2", "--configfile", "config/smoke.yaml"]
+    res = snakemake(smoke_build, "robustness", *base)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    results = smoke_build / "results" / "smoke"
+    cfg = load_preset(smoke_build / "config", "smoke")
+    n, stride = cfg["robustness"]["replicates"], cfg["robustness"]["seed_stride"]
+    study = json.loads((results / "robustness.json").read_text())
+    assert study["seeds"] == n and study["seed_shifts"] == [k * stride for k in range(n)]
+    replica, build = load_run(results / "runs" / "r1_wd0~rep1"), load_run(results / "runs" / "r1_wd0")
+    assert replica.spec["seed"] == build.spec["seed"] + stride
+    assert replica.spec["corruption"] == build.spec["corruption"] and replica.spec["p"] == build.spec["p"]
+    assert not np.array_equal(replica.params["U"].numpy(), build.params["U"].numpy())
+    rows = (results / "grids" / "wd~rep2.csv").read_text().splitlines()
+    seed = rows[0].split(",").index("seed")
+    assert {int(r.split(",")[seed]) for r in rows[1:]} == {1 + 2 * stride}
+    values = json.loads((results / "robustness" / "values.json").read_text())
+    claims = json.loads((results / "claims.json").read_text())  # the build's report, before the study
+    assert {r["id"]: r["value"] for r in values["claims"]} == {r["id"]: r["value"] for r in claims["claims"]}
+    res = snakemake(smoke_build, *base)  # the report now reads the study
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    claims = json.loads((results / "claims.json").read_text())
+    assert claims["robustness"]["seeds"] == n
+    for r in claims["claims"]:
+        entry = study["claims"][r["id"]]
+        assert r["seeds"] == n and r["holds"] == sum(entry["holds"]), r["id"]
+        assert r["verdict"] in ("PASS", "FAIL", "UNRESOLVED")
+        if r["margin"] is not None:
+            assert r["noise"] == pytest.approx(np.std([float(v) for v in entry["values"]], ddof=1)), r["id"]
+            unresolved = 0 < r["noise"] and abs(r["margin"]) <= r["noise"]
+            assert (r["verdict"] == "UNRESOLVED") == unresolved, r["id"]
+    md = (smoke_build / "figures" / "smoke" / "claims.md").read_text()
+    assert "Noise not measured" not in md and f"of {n} |" in md

@@ -222,6 +222,41 @@ def cmd_claims_check(a):
         write_bytes(Path(a.out), (text + "\n").encode())
 
 
+def cmd_claim_values(a):
+    """One seed of the robustness study: every active claim's value on the build's results (no
+    ``--replicate``) or on a replicate's (its name suffix)."""
+    from .report.claims import CLAIMS, Results, measure
+    from .results import write_json
+
+    active = set(a.active.split(",")) if a.active else None
+    thresholds = json.loads(a.thresholds) if a.thresholds else {}
+    view = Results(a.results, a.replicate)
+    rows = [measure(view, c, thresholds.get(c.id)) for c in CLAIMS if active is None or c.id in active]
+    write_json(a.out, {"replicate": a.replicate, "seed_shift": a.seed_shift, "claims": rows})
+    print(
+        f"claims on {a.replicate or 'the build'}: {sum(r['passed'] for r in rows)} of {len(rows)} hold", file=sys.stderr
+    )
+
+
+def cmd_robustness(a):
+    """The robustness study: each claim's values and outcomes over the seeds (the build's first)."""
+    from pathlib import Path
+
+    from .results import write_json
+
+    seeds = [json.loads(Path(p).read_text()) for p in a.values]
+    claims = {}
+    for seed in seeds:
+        for row in seed["claims"]:
+            entry = claims.setdefault(row["id"], {"values": [], "holds": []})
+            entry["values"].append(row["value"])
+            entry["holds"].append(bool(row["passed"]))
+    write_json(a.out, {"seed_shifts": [s["seed_shift"] for s in seeds], "seeds": len(seeds), "claims": claims})
+    held = {cid: sum(e["holds"]) for cid, e in claims.items()}
+    split = sorted(cid for cid, k in held.items() if 0 < k < len(seeds))
+    print(f"robustness: {len(claims)} claims over {len(seeds)} seeds; seeds disagree on {split}", file=sys.stderr)
+
+
 def cmd_figure_index(a):
     import yaml
 
@@ -350,6 +385,18 @@ def main(argv=None):
     cc.add_argument("--strict", action="store_true", help="exit 1 when a claim fails (known failures excepted)")
     cc.add_argument("--out", default=None, help="write the summary here when the check passes")
     cc.set_defaults(func=cmd_claims_check)
+    cv = sub.add_parser("claim-values", help="robustness study: every claim's value on one seed's results")
+    cv.add_argument("--results", required=True, help="results/<preset> directory")
+    cv.add_argument("--replicate", default="", help="the replicate's name suffix (default: the build itself)")
+    cv.add_argument("--seed-shift", type=int, default=0, help="what the replicate added to every model seed")
+    cv.add_argument("--active", default="", help="comma list of claim ids (default: all)")
+    cv.add_argument("--thresholds", default=None, help="JSON {claim id: threshold}")
+    cv.add_argument("--out", required=True)
+    cv.set_defaults(func=cmd_claim_values)
+    rb = sub.add_parser("robustness", help="robustness study: combine the seeds' claim values")
+    rb.add_argument("--values", nargs="+", required=True, help="claim-values files, the build's first")
+    rb.add_argument("--out", required=True)
+    rb.set_defaults(func=cmd_robustness)
     fi = sub.add_parser("figure-index", help="print README.md's figure index (Markdown) generated from the config")
     fi.add_argument("--config", default=None, help="workflow config (default: the repository's config/config.yaml)")
     fi.set_defaults(func=cmd_figure_index)

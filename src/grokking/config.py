@@ -13,7 +13,66 @@ import yaml
 
 from .experiments.specs import SCHEMA_PATH, ConfigError, cell_spec, grid_settings, resolve_run, training_examples
 
-__all__ = ["ConfigError", "deep_merge", "load_preset", "validate", "enabled_figures", "figure_runs", "figure_grids"]
+__all__ = [
+    "ConfigError",
+    "deep_merge",
+    "load_preset",
+    "validate",
+    "enabled_figures",
+    "figure_runs",
+    "figure_grids",
+    "replicate_config",
+    "replicate_suffix",
+    "split_replicate",
+]
+
+REPLICATE_MARK = "~rep"
+
+
+def replicate_suffix(k: int) -> str:
+    """The name suffix of the robustness study's replicate ``k`` (runs, grids, the width sweep); '' for
+    the build itself (k = 0)."""
+    return f"{REPLICATE_MARK}{k}" if k else ""
+
+
+def split_replicate(name: str) -> tuple[str, int]:
+    """``r1_wd0~rep2`` -> (``r1_wd0``, 2); a name without the suffix is replicate 0."""
+    base, mark, k = name.partition(REPLICATE_MARK)
+    return (base, int(k)) if mark else (name, 0)
+
+
+def replicate_config(config: dict, k: int) -> dict:
+    """The config of the robustness study's replicate ``k``: every model seed (runs, grid cells, grid
+    seed lists and seed panels, the width sweep) plus ``k * robustness.seed_stride``; the datasets, their
+    corruption and every other setting unchanged. Replicate 0 is the config itself."""
+    if not k:
+        return config
+    shift = int(k) * int(config["robustness"]["seed_stride"])
+    out = copy.deepcopy(config)
+    seen = set()  # YAML aliases (`*mlp3`) make several keys share one dict: shift each dict once
+
+    def once(d: dict | None) -> bool:
+        if not d or id(d) in seen:
+            return False
+        seen.add(id(d))
+        return True
+
+    settings = [out["run_defaults"], *(out.get("model_defaults") or {}).values(), *out.get("runs", {}).values()]
+    grids = [out["grid_defaults"], *out.get("grids", {}).values()]
+    settings += [g.get("settings") for g in grids]
+    for d in settings:
+        if once(d) and "seed" in d:
+            d["seed"] = int(d["seed"]) + shift
+    for g in grids:
+        if not once(g):
+            continue
+        if g.get("seeds"):
+            g["seeds"] = [int(s) + shift for s in g["seeds"]]
+        if g.get("panel_key") == "seed" and g.get("panels"):
+            g["panels"] = [int(s) + shift for s in g["panels"]]
+    if out.get("width_sweep"):
+        out["width_sweep"]["first_seed"] = int(out["width_sweep"].get("first_seed", 1)) + shift
+    return out
 
 
 def deep_merge(base: dict, over: dict) -> dict:

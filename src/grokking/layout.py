@@ -71,11 +71,20 @@ class Layout:
     def width_job(self, job: str) -> str:
         return f"{self.results}/analysis/width_sweep/jobs/{job}.npz"
 
-    def width_sweep(self, ext: str = ".npz") -> str:
-        return f"{self.results}/analysis/width_sweep{ext}"
+    def width_sweep(self, ext: str = ".npz", replicate: str = "") -> str:
+        """The merged width sweep (``replicate``: a robustness-study replicate's name suffix)."""
+        return f"{self.results}/analysis/width_sweep{replicate}{ext}"
 
     def claims_json(self) -> str:
         return f"{self.results}/claims.json"
+
+    def claim_values(self, replicate: str = "") -> str:
+        """Every claim's value on one seed of the robustness study (``replicate``: '' for the build itself)."""
+        return f"{self.results}/robustness/values{replicate}.json"
+
+    def robustness(self) -> str:
+        """The robustness study: each claim's values and outcomes over the seeds."""
+        return f"{self.results}/robustness.json"
 
     def claims_verdict(self) -> str:
         """Written by the strict check (config ``claims.strict``) when no claim fails."""

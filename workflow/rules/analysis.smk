@@ -13,7 +13,7 @@ rule prune_run:
         out=L.log("prune_run", "{run}"),
         timing=L.benchmark("prune_run", "{run}"),
     wildcard_constraints:
-        run=one_of(RUNS, "no_runs"),
+        run=named(RUNS, "no_runs"),
     threads: config["resources"]["threads"]
     resources:
         gpu=config["resources"]["gpu"],
@@ -32,7 +32,7 @@ rule prune_run:
 rule train_width_job:
     """Fig 32: the seeds of one width trained as one stacked model, each pruned lowest-IPR first."""
     input:
-        data=lambda w: L.dataset_of(WIDTH_JOBS[w.job]["spec"]),
+        data=lambda w: L.dataset_of(width_job(w.job)["spec"]),
         code=code("width-job"),
     output:
         L.width_job("{job}"),
@@ -40,8 +40,8 @@ rule train_width_job:
         out=L.log("train_width_job", "{job}"),
         timing=L.benchmark("train_width_job", "{job}"),
     wildcard_constraints:
-        job=one_of(WIDTH_JOBS, "no_width_jobs"),
-    priority: lambda w: work_estimate(WIDTH_JOBS[w.job]["spec"], len(WIDTH_JOBS[w.job]["seeds"]))
+        job=named(WIDTH_JOBS, "no_width_jobs"),
+    priority: lambda w: work_estimate(width_job(w.job)["spec"], len(width_job(w.job)["seeds"]))
     threads: config["resources"]["threads"]
     resources:
         gpu=config["resources"]["gpu"],
@@ -50,7 +50,7 @@ rule train_width_job:
     params:
         python=PYTHON,
         threads=JOB_THREADS,
-        job=lambda w: json.dumps(WIDTH_JOBS[w.job], sort_keys=True),
+        job=lambda w: json.dumps(width_job(w.job), sort_keys=True),
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
         checkpoint=lambda w: checkpoint_args("train_width_job", w.job),
@@ -63,13 +63,15 @@ rule train_width_job:
 rule merge_width_sweep:
     """Fig 32 summary: prunable and required neurons per (width, seed) under the retention criterion."""
     input:
-        jobs=[L.width_job(job) for job in sorted(WIDTH_JOBS)],
+        jobs=lambda w: [L.width_job(job) for job in sweep_jobs(w.replicate)],
         code=code("merge-width-sweep"),
     output:
-        npz=L.width_sweep(".npz"),
-        csv=L.width_sweep(".csv"),
+        npz=L.width_sweep(".npz", "{replicate}"),
+        csv=L.width_sweep(".csv", "{replicate}"),
     log:
-        L.log("merge_width_sweep"),
+        L.log("merge_width_sweep", "width_sweep{replicate}"),
+    wildcard_constraints:
+        replicate=REPLICATE,
     params:
         python=PYTHON,
         retention=json.dumps((config.get("width_sweep") or {}).get("retention", {}), sort_keys=True),
@@ -95,10 +97,12 @@ rule tables:
 
 
 rule claims:
-    """The claims report: each claim of the paper as a measured value against a threshold; its HTML table
-    (beside claims.md) goes into `snakemake --report`."""
+    """The claims report: each claim of the paper as a measured value against a threshold, with its margin
+    and, once the robustness study is made, its noise and seed count; its HTML table (beside claims.md)
+    goes into `snakemake --report`."""
     input:
         results=claim_inputs,
+        study=robustness_study,
         code=code("claims"),
     output:
         json=L.claims_json(),
@@ -118,10 +122,50 @@ rule claims:
         active=lambda w: ",".join(c.id for c in active_claims()),
         thresholds=json.dumps(config.get("claims", {}).get("thresholds", {}), sort_keys=True),
         known=json.dumps(config.get("claims", {}).get("known_failures", {}), sort_keys=True),
+        study=lambda w, input: f"--robustness {input.study}" if input.study else "",
     shell:
         "{params.python} -m grokking claims --results {params.results} --preset {params.preset} "
         "--active {params.active:q} --thresholds {params.thresholds:q} --known-failures {params.known:q} "
-        "--json {output.json} --md {output.md} --html {output.html} > {log} 2>&1"
+        "--json {output.json} --md {output.md} --html {output.html} {params.study} > {log} 2>&1"
+
+
+rule claim_values:
+    """The robustness study, one seed: every active claim's value on the build ('') or on a replicate."""
+    input:
+        results=lambda w: claim_inputs(w, w.replicate),
+        code=code("claim-values"),
+    output:
+        L.claim_values("{replicate}"),
+    log:
+        L.log("claim_values", "values{replicate}"),
+    wildcard_constraints:
+        replicate=REPLICATE,
+    params:
+        python=PYTHON,
+        results=L.results,
+        active=lambda w: ",".join(c.id for c in active_claims()),
+        thresholds=json.dumps(config.get("claims", {}).get("thresholds", {}), sort_keys=True),
+        shift=lambda w: SUFFIXES[w.replicate] * config["robustness"]["seed_stride"],
+    shell:
+        "{params.python} -m grokking claim-values --results {params.results} --replicate '{wildcards.replicate}' "
+        "--seed-shift {params.shift} --active {params.active:q} --thresholds {params.thresholds:q} "
+        "--out {output} > {log} 2>&1"
+
+
+rule robustness:
+    """The robustness study (`snakemake robustness`, not part of a build): the claims' runs and grids
+    retrained with other model seeds, each claim's values and outcomes over the seeds."""
+    input:
+        values=[L.claim_values(sfx) for sfx in SUFFIXES],
+        code=code("robustness"),
+    output:
+        L.robustness(),
+    log:
+        L.log("robustness"),
+    params:
+        python=PYTHON,
+    shell:
+        "{params.python} -m grokking robustness --values {input.values} --out {output} > {log} 2>&1"
 
 
 rule claims_verdict:

@@ -1,5 +1,6 @@
 # Validation, paths and target lists, computed from the config alone (no torch import: `snakemake -n`
 # of the paper preset takes seconds). Every helper function of the workflow lives here; no rules.
+import functools
 import json
 import math
 import os
@@ -18,7 +19,16 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.
 
 from grokking import codedeps, numerics  # noqa: E402
 from grokking.data import IMAGE_SETS  # noqa: E402
-from grokking.config import ConfigError, enabled_figures, figure_grids, figure_runs, validate  # noqa: E402
+from grokking.config import (  # noqa: E402
+    ConfigError,
+    enabled_figures,
+    figure_grids,
+    figure_runs,
+    replicate_config,
+    replicate_suffix,
+    split_replicate,
+    validate,
+)
 from grokking.experiments.gridplan import (  # noqa: E402
     chunk_work,
     chunks_of_grid,
@@ -43,10 +53,57 @@ JOB_THREADS = config["resources"]["threads"]
 os.environ.update(numerics.environment(config["numerics"], JOB_THREADS))
 PYTHON = sys.executable
 RUNS = sorted(config["runs"])
-CHUNKS = plan(config)
 GRIDS = sorted(config.get("grids", {}))
-GRID_CHUNKS = {g: chunks_of_grid(config, g, CHUNKS) for g in GRIDS}
-WIDTH_JOBS = width_sweep_jobs(config)
+# The robustness study's replicates (replicate 0 is the build): the same runs, grids and width sweep with
+# every model seed shifted, named with the replicate's suffix (`r1_wd0~rep1`). A replicate's grids are
+# planned only when one of its jobs is asked for, so that the dry run of a build stays fast.
+REPLICATES = {k: replicate_config(config, k) for k in range(config["robustness"]["replicates"])}
+SUFFIXES = {replicate_suffix(k): k for k in REPLICATES}
+REPLICATE = "|".join(SUFFIXES)  # wildcard constraint: '' (the build) or a replicate's suffix
+
+
+@functools.cache
+def replicate_plan(k):
+    """Replicate k's grid chunks, the chunks of each grid and its width-sweep jobs, by their own names."""
+    rc = REPLICATES[k]
+    chunks = plan(rc)
+    return {
+        "chunks": chunks,
+        "grids": {g: chunks_of_grid(rc, g, chunks) for g in GRIDS},
+        "widths": width_sweep_jobs(rc),
+    }
+
+
+def chunk(name):
+    """A grid chunk's description: stack settings, cells, cells to keep (`<chunk>~rep<k>`: replicate k's)."""
+    base, k = split_replicate(name)
+    return replicate_plan(k)["chunks"][base]
+
+
+def grid_chunks(grid):
+    base, k = split_replicate(grid)
+    return [c + replicate_suffix(k) for c in replicate_plan(k)["grids"][base]]
+
+
+def width_job(name):
+    """A width-sweep job: resolved spec and seeds (`<job>~rep<k>`: replicate k's)."""
+    base, k = split_replicate(name)
+    return replicate_plan(k)["widths"][base]
+
+
+def sweep_jobs(replicate):
+    return [j + replicate for j in sorted(replicate_plan(SUFFIXES[replicate])["widths"])]
+
+
+def named(names, empty):
+    """A wildcard constraint matching exactly ``names`` (the build's), or a name with a replicate's suffix
+    (its base is looked up when the job is planned: a replicate's chunks have names of their own)."""
+    replicates = "|".join(s for s in SUFFIXES if s)
+    return f"{one_of(names, empty)}|[^/]+(?:{replicates or '~rep0'})"
+
+
+CHUNKS = replicate_plan(0)["chunks"]
+WIDTH_JOBS = replicate_plan(0)["widths"]
 FIGS = sorted(config["figures"])
 CAPTIONS = figure_catalog.captions()
 
@@ -71,7 +128,9 @@ def one_of(names, empty):
 
 
 def run_spec(name):
-    return resolve_run(config, name)
+    """A named run's resolved spec; ``<run>~rep<k>`` is replicate k's (seeds shifted)."""
+    base, k = split_replicate(name)
+    return resolve_run(REPLICATES[k], base)
 
 
 # Every training job waits for its dataset, and Snakemake does not pass a waiting job's priority on to
@@ -102,9 +161,12 @@ def run_dataset(w):
 
 
 def grid_config(grid):
-    """The part of the config that defines one grid (so unrelated edits do not rerun its merge)."""
-    sub = {k: config.get(k) for k in ("run_defaults", "model_defaults", "data", "ipr", "phases", "grid_defaults")}
-    sub["grids"] = {grid: config["grids"][grid]}
+    """The part of the config that defines one grid (so unrelated edits do not rerun its merge); for
+    ``<grid>~rep<k>`` that of replicate k."""
+    base, k = split_replicate(grid)
+    rc = REPLICATES[k]
+    sub = {k: rc.get(k) for k in ("run_defaults", "model_defaults", "data", "ipr", "phases", "grid_defaults")}
+    sub["grids"] = {base: rc["grids"][base]}
     return sub
 
 
@@ -134,16 +196,23 @@ def active_claims():
     ]
 
 
-def claim_inputs(w):
+def claim_inputs(w, replicate=""):
+    """The results the active claims read: the build's, or a robustness replicate's (its name suffix)."""
     claims = active_claims()
-    runs = sorted({r for c in claims for r in c.runs})
+    runs = sorted({r + replicate for c in claims for r in c.runs})
     inputs = [f for r in runs for f in L.run_files(r)]
     inputs += sorted({L.dataset_of(run_spec(r)) for r in runs})
-    inputs += sorted({L.grid(g) for c in claims for g in c.grids})
-    inputs += sorted({L.pruning(r) for c in claims for r in c.pruning})
+    inputs += sorted({L.grid(g + replicate) for c in claims for g in c.grids})
+    inputs += sorted({L.pruning(r + replicate) for c in claims for r in c.pruning})
     if any(c.width_sweep for c in claims):
-        inputs.append(L.width_sweep())
+        inputs.append(L.width_sweep(".npz", replicate))
     return inputs
+
+
+def robustness_study(w):
+    """The robustness study, once made (`snakemake robustness`): the claims report then gives each claim's
+    noise and seed count, and is remade when the study is."""
+    return [L.robustness()] if os.path.exists(L.robustness()) else []
 
 
 def figure_notebook(w):

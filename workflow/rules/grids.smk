@@ -4,7 +4,7 @@
 rule train_grid_chunk:
     """One chunk of grid cells (same alpha and shared settings) trained as one stacked model."""
     input:
-        data=lambda w: L.dataset_of(CHUNKS[w.chunk]["stack"]),
+        data=lambda w: L.dataset_of(chunk(w.chunk)["stack"]),
         code=code("train-chunk"),
     output:
         L.chunk("{chunk}"),
@@ -12,9 +12,9 @@ rule train_grid_chunk:
         out=L.log("train_grid_chunk", "{chunk}"),
         timing=L.benchmark("train_grid_chunk", "{chunk}"),
     wildcard_constraints:
-        chunk=one_of(CHUNKS, "no_chunks"),
+        chunk=named(CHUNKS, "no_chunks"),
     # longest first: no long chunk left to run alone at the end
-    priority: lambda w: chunk_work(CHUNKS[w.chunk])
+    priority: lambda w: chunk_work(chunk(w.chunk))
     threads: config["resources"]["threads"]
     resources:
         gpu=config["resources"]["gpu"],
@@ -23,7 +23,7 @@ rule train_grid_chunk:
     params:
         python=PYTHON,
         threads=JOB_THREADS,
-        job=lambda w: json.dumps(CHUNKS[w.chunk], sort_keys=True),
+        job=lambda w: json.dumps(chunk(w.chunk), sort_keys=True),
         device=config["device"],
         progress="" if config["progress"] else "--no-progress",
         checkpoint=lambda w: checkpoint_args("train_grid_chunk", w.chunk),
@@ -36,7 +36,7 @@ rule train_grid_chunk:
 rule merge_grid:
     """All chunks of a grid -> grids/{grid}.npz (arrays [panel, xi, alpha]) and a tidy grids/{grid}.csv."""
     input:
-        chunks=lambda w: [L.chunk(c) for c in GRID_CHUNKS[w.grid]],
+        chunks=lambda w: [L.chunk(c) for c in grid_chunks(w.grid)],
         code=code("merge-grid"),
     output:
         npz=L.grid("{grid}"),
@@ -45,13 +45,14 @@ rule merge_grid:
     log:
         L.log("merge_grid", "{grid}"),
     wildcard_constraints:
-        grid=one_of(GRIDS, "no_grids"),
+        grid=named(GRIDS, "no_grids"),
     resources:
         mem_mb=4000,
         runtime=10,
     params:
         python=PYTHON,
         config=lambda w: json.dumps(grid_config(w.grid), sort_keys=True),
+        grid=lambda w: split_replicate(w.grid)[0],
     shell:
-        "{params.python} -m grokking merge-grid --config-json {params.config:q} --grid {wildcards.grid} "
+        "{params.python} -m grokking merge-grid --config-json {params.config:q} --grid {params.grid} "
         "--chunks {input.chunks} --out {output.npz} --csv {output.csv} --weights {output.weights} > {log} 2>&1"

@@ -9,7 +9,7 @@ rule train_run:
         out=L.log("train_run", "{run}"),
         timing=L.benchmark("train_run", "{run}"),
     wildcard_constraints:
-        run=one_of(RUNS, "no_runs"),
+        run=named(RUNS, "no_runs"),
     priority: lambda w: work_estimate(run_spec(w.run))
     threads: config["resources"]["threads"]
     resources:

@@ -123,7 +123,8 @@ def width_sweep_jobs(config: dict) -> dict:
     ws = config.get("width_sweep")
     if not ws:
         return {}
-    seeds = list(range(1, int(ws["seeds"]) + 1))
+    first = int(ws.get("first_seed", 1))
+    seeds = list(range(first, first + int(ws["seeds"])))
     per = int(ws["seeds_per_job"])
     jobs = {}
     for width in ws["widths"]:

@@ -42,11 +42,14 @@ class Claim:
 
 
 class Results:
-    """Read-only view of one preset's results directory (``results/<preset>``), through its layout."""
+    """Read-only view of one preset's results directory (``results/<preset>``), through its layout.
+    ``replicate`` (a robustness-study replicate's name suffix, e.g. ``~rep1``) reads that replicate's
+    runs, grids, pruning sweeps and width sweep under the names the claims use."""
 
-    def __init__(self, root):
+    def __init__(self, root, replicate: str = ""):
         self.root = Path(root)
         self.layout = Layout.of_results(root)
+        self.replicate = replicate
         self._cache = {}
 
     def _get(self, key, load):
@@ -55,10 +58,10 @@ class Results:
         return self._cache[key]
 
     def run(self, name):
-        return self._get(("run", name), lambda: results.load_run(self.layout.run_dir(name)))
+        return self._get(("run", name), lambda: results.load_run(self.layout.run_dir(name + self.replicate)))
 
     def grid(self, name) -> dict:
-        return self._get(("grid", name), lambda: results.load_grid(self.layout.grid(name)))
+        return self._get(("grid", name), lambda: results.load_grid(self.layout.grid(name + self.replicate)))
 
     def model(self, ref):
         """A run (``ref`` is its name) or a grid's stored cell (``ref`` is ``(grid, panel index)``)."""
@@ -68,10 +71,11 @@ class Results:
         return results.grid_cell(self.grid(grid), panel)
 
     def pruning(self, name) -> dict:
-        return self._get(("pruning", name), lambda: results.load_pruning(self.layout.pruning(name)))
+        return self._get(("pruning", name), lambda: results.load_pruning(self.layout.pruning(name + self.replicate)))
 
     def width_sweep(self) -> dict:
-        return self._get(("width_sweep",), lambda: results.load_width_sweep(self.layout.width_sweep()))
+        path = self.layout.width_sweep(".npz", self.replicate)
+        return self._get(("width_sweep",), lambda: results.load_width_sweep(path))
 
     def data(self, name):
         """The dataset split and training labels a run was trained on."""

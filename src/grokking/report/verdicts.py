@@ -12,9 +12,9 @@ replicates trained with other model seeds; from those values each claim gets
 * ``holds``: for how many of the ``seeds`` the claim holds.
 
 The verdict is PASS or FAIL by the preset's own value, UNRESOLVED when the margin lies within the noise
-(numeric) or when the seeds disagree (categorical). Thresholds are never moved. A claim is *fragile*
-when its verdict rests on one grid cell or its margin is within its noise; :func:`fragility` says why
-and what would settle it.
+(numeric; seeds that all give the same value have no noise) or when the seeds disagree (categorical).
+Thresholds are never moved. A claim is *fragile* when its verdict rests on one grid cell or its margin
+is within its noise; :func:`fragility` says why and what would settle it.
 """
 
 from __future__ import annotations
@@ -53,11 +53,16 @@ def with_noise(row: dict, values: list | None = None, holds: list | None = None)
         if out["margin"] is not None and len(numbers) >= 2:
             out["noise"] = float(np.std(numbers, ddof=1))
             out["mean_margin"] = margin(float(np.mean(numbers)), row["op"], row["threshold"])
-            if abs(out["margin"]) <= out["noise"]:
+            if _within(out["margin"], out["noise"]):
                 out["verdict"] = UNRESOLVED
         elif 0 < out["holds"] < out["seeds"]:
             out["verdict"] = UNRESOLVED
     return out
+
+
+def _within(margin: float, noise: float) -> bool:
+    """Whether a margin lies within the noise (seeds that all give the same value have no noise)."""
+    return noise > 0 and abs(margin) <= noise
 
 
 def fragility(row: dict, step: float | None) -> str:
@@ -67,20 +72,23 @@ def fragility(row: dict, step: float | None) -> str:
     m = row.get("margin")
     if step is not None and m is not None and abs(m) <= step:
         reasons.append(
-            "its verdict rests on a single grid cell: a finer grid (the paper preset's 17 x 19 cells per "
-            "panel) or more seeds per cell would settle it"
+            "its verdict rests on a single grid cell: a finer grid (as the paper preset's) or more seeds per "
+            "cell would settle it"
         )
     noise = row.get("noise")
-    if m is not None and noise is not None and abs(m) <= noise:
-        mean = row.get("mean_margin")
-        if mean is not None and mean != 0 and noise > 0:
-            n = math.ceil((2 * noise / abs(mean)) ** 2)
-            reasons.append(
-                f"its margin ({m:+.3g}) is within the seed-to-seed noise ({noise:.3g}): the mean over about {n} "
-                f"seeds would clear two standard errors, or the paper's size may separate it"
+    if m is not None and noise is not None and _within(m, noise):
+        seeds, mean = row.get("seeds", 0), row.get("mean_margin") or 0.0
+        text = f"its margin ({m:+.3g}) is within the seed-to-seed noise ({noise:.3g})"
+        if mean and seeds and abs(mean) >= 2 * noise / math.sqrt(seeds):
+            side = "passing" if mean > 0 else "failing"
+            text += f"; the mean over the {seeds} seeds ({mean:+.3g}) lies two standard errors on the {side} side"
+        elif mean:
+            text += (
+                f": about {math.ceil((2 * noise / abs(mean)) ** 2)} seeds would put the mean two standard errors away"
             )
         else:
-            reasons.append(f"its margin ({m:+.3g}) is within the noise ({noise:.3g}): the paper's size may settle it")
+            text += ": the paper's size may separate it"
+        reasons.append(text)
     if m is None and row.get("seeds") and 0 < row.get("holds", 0) < row["seeds"]:
         reasons.append(
             f"it holds for {row['holds']} of {row['seeds']} seeds: more seeds, or the paper's size, would settle it"
