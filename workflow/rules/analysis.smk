@@ -142,7 +142,7 @@ rule claim_values:
         replicate=REPLICATE,
     params:
         python=PYTHON,
-        results=L.results,
+        results=lambda w, output: os.path.dirname(os.path.dirname(output[0])),  # results/<preset>/robustness/
         active=lambda w: ",".join(c.id for c in active_claims()),
         thresholds=json.dumps(config.get("claims", {}).get("thresholds", {}), sort_keys=True),
         shift=lambda w: SUFFIXES[w.replicate] * config["robustness"]["seed_stride"],
@@ -173,6 +173,7 @@ rule claims_verdict:
     claim's verdict is FAIL and the preset does not list it as a known failure."""
     input:
         claims=L.claims_json(),
+        report=L.claims_md(),
         build=build_targets(),
         code=code("claims-check"),
     output:
@@ -181,7 +182,6 @@ rule claims_verdict:
         L.log("claims_verdict"),
     params:
         python=PYTHON,
-        report=L.claims_md(),
     shell:
-        "{params.python} -m grokking claims-check --json {input.claims} --report {params.report} --strict "
+        "{params.python} -m grokking claims-check --json {input.claims} --report {input.report} --strict "
         "--out {output} 2>&1 | tee {log}"
