@@ -738,3 +738,6 @@ def test_a_claim_resting_on_one_grid_cell_is_listed_as_fragile():
     assert fragility({"margin": margin(2.0, ">", 0.0)}, 1) == ""
     assert "single grid cell" in fragility({"margin": margin(0.0, "<=", 0.0)}, 1)
     assert fragility(one_cell, None) == ""  # not a count of cells
+    one_example = fragility({"margin": margin(1.0, ">=", 1.0)}, 0.25, "example")
+    assert "single example" in one_example and "more examples" in one_example
+    assert margin(0.0, "<=", 0.0) == 0.0 and str(margin(0.0, "<=", 0.0)) == "0.0"  # no negative zero

@@ -39,6 +39,7 @@ class Claim:
     pruning: tuple = ()
     width_sweep: bool = False
     step: float | None = None  # smallest change of the value (1: a count of grid cells), for fragility
+    unit: str = "grid cell"  # what one step is (verdicts.SETTLE)
 
 
 class Results:
@@ -405,6 +406,8 @@ def _panel_phase_excess(grid, baseline, others, phase):
 
 # --- the claims -------------------------------------------------------------------------------
 
+LOGIT_EXAMPLES = 4  # Fig 23: the first corrupted examples whose logits the claims read
+
 # The stored models of the transformer_wd grid's example cell (keep_weights) at its low and high weight decay.
 T_LOW, T_HIGH = ("transformer_wd", 0), ("transformer_wd", -1)
 
@@ -588,8 +591,10 @@ CLAIMS = (
         "R1: fraction of the first 4 corrupted examples with corrupted logit > true logit",
         ">=",
         0.75,
-        _logit_order("r1_wd0", 4, True),
+        _logit_order("r1_wd0", LOGIT_EXAMPLES, True),
         runs=("r1_wd0",),
+        step=1 / LOGIT_EXAMPLES,
+        unit="example",
     ),
     Claim(
         "logits_full_inversion",
@@ -598,8 +603,10 @@ CLAIMS = (
         "R3: fraction of the first 4 corrupted examples with corrupted logit < true logit",
         ">=",
         1.0,
-        _logit_order("r3_wd15", 4, False),
+        _logit_order("r3_wd15", LOGIT_EXAMPLES, False),
         runs=("r3_wd15",),
+        step=1 / LOGIT_EXAMPLES,
+        unit="example",
     ),
     Claim(
         "width_generalizes",
@@ -881,7 +888,7 @@ def evaluate(
         row = measure(results, c, (thresholds or {}).get(c.id, c.threshold))
         study = (robustness or {}).get(c.id) or {}
         row = verdicts.with_noise(row, study.get("values"), study.get("holds"))
-        row["fragile"] = verdicts.fragility(row, c.step)
+        row["fragile"] = verdicts.fragility(row, c.step, c.unit)
         if c.id in (known_failures or {}):
             row["known_failure"] = known_failures[c.id]
         diverged = _diverged_models(results, c)

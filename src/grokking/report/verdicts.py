@@ -32,7 +32,7 @@ def margin(value, op: str, threshold) -> float | None:
     if op == "==" or not _is_number(value) or not _is_number(threshold):
         return None
     diff = float(value) - float(threshold)
-    return diff if op in (">", ">=") else -diff
+    return (diff if op in (">", ">=") else -diff) + 0.0  # + 0.0: no negative zero
 
 
 def _is_number(x) -> bool:
@@ -65,16 +65,20 @@ def _within(margin: float, noise: float) -> bool:
     return noise > 0 and abs(margin) <= noise
 
 
-def fragility(row: dict, step: float | None) -> str:
+SETTLE = {
+    "grid cell": "a finer grid (as the paper preset's) or more seeds per cell would settle it",
+    "example": "more examples would settle it",
+}
+
+
+def fragility(row: dict, step: float | None, unit: str = "grid cell") -> str:
     """Why a claim's verdict is fragile and what would settle it ('' when it is not). ``step`` is the
-    smallest change of the claim's value (1 for a count of grid cells), or None."""
+    smallest change of the claim's value, one ``unit`` (1 for a count of grid cells, 1/4 for a fraction
+    of four examples), or None."""
     reasons = []
     m = row.get("margin")
     if step is not None and m is not None and abs(m) <= step:
-        reasons.append(
-            "its verdict rests on a single grid cell: a finer grid (as the paper preset's) or more seeds per "
-            "cell would settle it"
-        )
+        reasons.append(f"its verdict rests on a single {unit}: {SETTLE[unit]}")
     noise = row.get("noise")
     if m is not None and noise is not None and _within(m, noise):
         seeds, mean = row.get("seeds", 0), row.get("mean_margin") or 0.0
