@@ -741,3 +741,19 @@ def test_a_claim_resting_on_one_grid_cell_is_listed_as_fragile():
     one_example = fragility({"margin": margin(1.0, ">=", 1.0)}, 0.25, "example")
     assert "single example" in one_example and "more examples" in one_example
     assert margin(0.0, "<=", 0.0) == 0.0 and str(margin(0.0, "<=", 0.0)) == "0.0"  # no negative zero
+
+
+def test_the_study_combines_each_claims_values_in_seed_order():
+    from grokking.report.verdicts import combine
+
+    seeds = [
+        {
+            "seed_shift": k * 1000,
+            "claims": [{"id": "a", "value": v, "passed": v > 0}, {"id": "b", "value": "X", "passed": k == 0}],
+        }
+        for k, v in enumerate([0.5, -0.1, 0.2])
+    ]
+    study = combine(seeds)
+    assert study["seeds"] == 3 and study["seed_shifts"] == [0, 1000, 2000]
+    assert study["claims"]["a"] == {"values": [0.5, -0.1, 0.2], "holds": [True, False, True]}
+    assert study["claims"]["b"]["holds"] == [True, False, False]

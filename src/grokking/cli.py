@@ -242,16 +242,13 @@ def cmd_robustness(a):
     """The robustness study: each claim's values and outcomes over the seeds (the build's first)."""
     from pathlib import Path
 
+    from .report.verdicts import combine
     from .results import write_json
 
     seeds = [json.loads(Path(p).read_text()) for p in a.values]
-    claims = {}
-    for seed in seeds:
-        for row in seed["claims"]:
-            entry = claims.setdefault(row["id"], {"values": [], "holds": []})
-            entry["values"].append(row["value"])
-            entry["holds"].append(bool(row["passed"]))
-    write_json(a.out, {"seed_shifts": [s["seed_shift"] for s in seeds], "seeds": len(seeds), "claims": claims})
+    study = combine(seeds)
+    write_json(a.out, study)
+    claims = study["claims"]
     held = {cid: sum(e["holds"]) for cid, e in claims.items()}
     split = sorted(cid for cid, k in held.items() if 0 < k < len(seeds))
     print(f"robustness: {len(claims)} claims over {len(seeds)} seeds; seeds disagree on {split}", file=sys.stderr)

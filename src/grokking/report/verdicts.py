@@ -26,6 +26,18 @@ import numpy as np
 PASS, FAIL, UNRESOLVED = "PASS", "FAIL", "UNRESOLVED"
 
 
+def combine(seeds: list[dict]) -> dict:
+    """The robustness study from its seeds' ``claim-values`` documents (the build's first): per claim its
+    values and outcomes in seed order."""
+    claims = {}
+    for seed in seeds:
+        for row in seed["claims"]:
+            entry = claims.setdefault(row["id"], {"values": [], "holds": []})
+            entry["values"].append(row["value"])
+            entry["holds"].append(bool(row["passed"]))
+    return {"seed_shifts": [s["seed_shift"] for s in seeds], "seeds": len(seeds), "claims": claims}
+
+
 def margin(value, op: str, threshold) -> float | None:
     """Distance of ``value`` from ``threshold`` on the passing side (negative on the failing side);
     None for categorical claims and values that are not numbers."""
