@@ -5,7 +5,7 @@ stack size K, the engine (``grokking.engine.train``) trains K models (different 
 corruptions, as in a grid chunk) as one stacked model, evaluating only at the last step; the reference
 trains the same models one at a time, each as a plain ``nn.Module`` + ``torch.optim.AdamW`` full-batch
 MSE loop evaluated only at the end. The reference modules are written here from the specification
-(PAPER.md A3 (f), (g)), sharing only the initial weights with the engine (copied from the family's
+(docs/paper.md §A3 (f), (g)), sharing only the initial weights with the engine (copied from the family's
 ``init``, so that both follow the same trajectory). Everything is timed in the same process; runs are
 interleaved (reference, then every K, in an order rotated each repeat). Writes JSON (atomically) and
 prints a table; never asserts anything about timings.
@@ -47,7 +47,7 @@ FAMILIES = {
     "deep_mlp": {"lr": 0.001, "weight_decays": (10.0, 50.0)},  # mlp3_wd grid
 }
 QUICK_SIZES = {"transformer": "59:64:0.8", "deep_mlp": "59:128:0.8"}  # config/quick.yaml model_defaults
-PAPER_SIZES = {"transformer": "97:128:0.8", "deep_mlp": "97:500:0.8"}  # PAPER.md A3 (f), (g)
+PAPER_SIZES = {"transformer": "97:128:0.8", "deep_mlp": "97:500:0.8"}  # docs/paper.md §A3 (f), (g)
 STACKS = {"cpu": "1,4,16", "cuda": "1,4,16,64,128"}
 
 

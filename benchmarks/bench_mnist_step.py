@@ -1,7 +1,7 @@
 """Time per model-step of Fig 16's MNIST MLP at the paper preset's size, for the cost of its grids.
 
 Trains K stacked 784 -> 500 -> 500 -> 500 -> 10 ReLU MLPs (cross-entropy, full batch, one alpha of a
-10,000-image pool; PAPER.md A3 (h)) for a few steps on random MNIST-shaped pixels: the cost does not
+10,000-image pool; docs/paper.md §A3 (h)) for a few steps on random MNIST-shaped pixels: the cost does not
 depend on the pixel values, and no MNIST files are needed. Per K: one untimed warm-up run, then runs of
 ``steps`` and of 2 x ``steps`` steps, each logging once at its end; their difference is the time of
 ``steps`` training steps without the evaluation (a grid chunk evaluates 21 times in 2000 steps). Writes

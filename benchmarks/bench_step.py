@@ -1,7 +1,7 @@
 """Time per full-batch training step: the grokking engine vs a plain PyTorch reference loop.
 
 Both are timed in the same process, on the same data, with the paper's default single-run setting
-(PAPER.md A3-A5): addition mod p = 97, width N = 500, alpha = 0.5 (4704 training pairs, full batch),
+(docs/paper.md §A3-A5): addition mod p = 97, width N = 500, alpha = 0.5 (4704 training pairs, full batch),
 quadratic activation, MSE against one-hot, AdamW lr 0.01, betas (0.9, 0.98), eps 1e-8, wd 5,
 corruption xi = 0.35.
 
@@ -43,7 +43,7 @@ from grokking.models.mlp2 import MLPShape  # noqa: E402
 from grokking.models.mlp2 import init as init_model  # noqa: E402
 from grokking.results import write_json  # noqa: E402
 
-# The paper's default setting (PAPER.md A3-A5, Fig 1b cell).
+# The paper's default setting (docs/paper.md §A3-A5, Fig 1b cell).
 P, WIDTH, TRAIN_FRACTION, CORRUPTION = 97, 500, 0.5, 0.35
 LR, BETAS, EPS, WEIGHT_DECAY, SEED = 0.01, (0.9, 0.98), 1e-8, 5.0, 1
 STACK_WEIGHT_DECAYS = (0.0, 5.0, 15.0, 20.0)  # the four wd panels of Fig 3(a)

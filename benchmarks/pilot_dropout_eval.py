@@ -1,4 +1,4 @@
-"""Accuracy of dropout nets measured two ways: in eval mode (dropout off, PAPER.md A7, what every
+"""Accuracy of dropout nets measured two ways: in eval mode (dropout off, docs/paper.md §A7, what every
 figure but Fig 16b shows) and with dropout still on (train-mode masks, the mean over ``--draws`` draws).
 
 Trains one image-grid cell at several dropout values and seeds, like ``pilot_cells.py``, and prints

@@ -52,7 +52,7 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     regs = [("wd", v) for v in a.wds] + [("dp", v) for v in a.dropouts]
     log_steps = tuple(log_schedule(a.steps, max(1, a.steps // 20)))
-    if a.digits:  # Fig 16 (PAPER.md A3 (h)) on the offline stand-in
+    if a.digits:  # Fig 16 (docs/paper.md §A3 (h)) on the offline stand-in
         data, lr = build_image_set("digits", pool=a.digits), 1e-3
         shape = DeepMLPShape(10, a.width, depth=4, inputs=64, classes=10)
         settings = StackSettings(shape, loss="ce", steps=a.steps, log_steps=log_steps)

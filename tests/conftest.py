@@ -12,7 +12,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def table2_phase(train, test, xi, max_test):
-    """The expected phase, independent of ``grokking.phases``: PAPER.md A10's ordered decision list
+    """The expected phase, independent of ``grokking.phases``: docs/paper.md §A10's ordered decision list
     written out (fractions, ">=" inclusive, first match wins)."""
     rows = (
         ("Coexistence", test >= 0.9 and train >= 0.9),

@@ -154,7 +154,7 @@ def test_what_the_dag_imports_imports_no_torch(module):
 def test_the_family_registry_is_the_schema_enum(repo_root):
     from grokking.models import FAMILIES, get_family
 
-    schema = yaml.safe_load(open(repo_root / "workflow" / "schemas" / "config.schema.yaml"))
+    schema = yaml.safe_load(open(repo_root / "src" / "grokking" / "config.schema.yaml"))
     assert schema["$defs"]["run_settings"]["properties"]["model"]["enum"] == list(FAMILIES)
     for name in FAMILIES:
         family = get_family(name)

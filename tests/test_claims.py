@@ -149,7 +149,7 @@ def width_summary(required, generalized, total=4):
 
 # The logit claims (Fig 23) read a real dataset: p = 19, alpha 0.5, xi 0.35 (180 training pairs, 63 corrupted).
 # There the random label of training position 2 equals its true label, so the "first 4 corrupted examples
-# whose corrupted label differs from the true one" (PAPER.md A12) are not simply positions 0-3.
+# whose corrupted label differs from the true one" (docs/paper.md §A12) are not simply positions 0-3.
 P_LOGITS = 19
 
 

@@ -45,7 +45,7 @@ def test_paper_preset_pins_the_paper_settings(paper):
 
 
 def test_mnist_grids_resolve_to_the_mnist_mlp_and_the_quick_preset_to_the_digits(repo_root, paper):
-    """PAPER.md A12's Fig 16 defaults (784 -> 500 -> 500 -> 500 -> 10, CE, lr 1e-3, 2000 steps, pool 10,000);
+    """docs/paper.md §A12's Fig 16 defaults (784 -> 500 -> 500 -> 500 -> 10, CE, lr 1e-3, 2000 steps, pool 10,000);
     the quick preset swaps in the offline digits and nothing else it does not say."""
     from grokking.experiments.specs import cell_spec, training_examples
 

@@ -1,4 +1,4 @@
-"""The ``deep_mlp`` family (PAPER.md A3 (f), (h)) against an independent ``nn.Module`` reference.
+"""The ``deep_mlp`` family (docs/paper.md §A3 (f), (h)) against an independent ``nn.Module`` reference.
 
 The reference below shares no code with ``grokking.models.deep_mlp``: ``nn.Linear(.., bias=False)``
 layers on concatenated one-hot inputs ``[onehot(m) | onehot(n)]`` (or dense float inputs), ReLU or

@@ -9,7 +9,7 @@ time, so any coupling between the models of an engine stack would show up as a m
 
 What the reference shares with the engine is only the *specification* of the randomness:
 
-* initial weights are drawn by the reference itself, the way PAPER.md A3 / ``mlp2.init`` specify
+* initial weights are drawn by the reference itself, the way docs/paper.md §A3 / ``mlp2.init`` specify
   (one ``torch.Generator`` seeded with the model seed; W_in = [U | V] of shape (N, 2p) first, then W
   of shape (p, N), both ``normal_(0, sigma)`` with sigma = (16 N)^(-1/3)); a separate test checks
   that these are bitwise the engine's initial weights;

@@ -21,7 +21,7 @@ def paper(repo_root):
 
 def test_paper_grids_have_the_paper_sizes_and_share_cells(paper):
     wd = grid_cells(paper, "wd")
-    assert len(wd) == 4 * 19 * 17  # 1292 cells (PAPER.md C2, G1)
+    assert len(wd) == 4 * 19 * 17  # 1292 cells (docs/paper.md §C2, G1)
     chunks = plan(paper)
     n_unique = sum(len(c["cells"]) for c in chunks.values())
     # 12 MLP grids x 4 panels x 323 cells, minus the 3 zero-regularization panels shared by wd/dropout

@@ -1,4 +1,4 @@
-"""IPR sanity checks (PAPER.md A8) and the phase decision list (A10)."""
+"""IPR sanity checks (docs/paper.md §A8) and the phase decision list (A10)."""
 
 import math
 
@@ -37,7 +37,7 @@ def test_delta_has_the_minimum_ipr(mode, bins):
 def test_gaussian_rows_are_near_the_random_level():
     g = torch.Generator().manual_seed(1)
     r = ipr(torch.randn(5000, P, generator=g, dtype=torch.float64))
-    assert r.mean().item() == pytest.approx(2 / 49, rel=0.15)  # PAPER.md A8: approx 0.04
+    assert r.mean().item() == pytest.approx(2 / 49, rel=0.15)  # docs/paper.md §A8: approx 0.04
 
 
 def test_ipr_is_scale_free_and_neuron_ipr_averages_u_v_w():

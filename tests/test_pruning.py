@@ -1,6 +1,6 @@
 """The vectorized pruning sweep against a direct loop: zero the first j neurons, run the model, measure.
 
-The direct loop follows PAPER.md A9 literally (copy the weights, zero row k of U and V and column k of
+The direct loop follows docs/paper.md §A9 literally (copy the weights, zero row k of U and V and column k of
 W for each pruned neuron, evaluate in eval mode) with a plain one-hot forward pass, so it shares no
 code with ``grokking.experiments.pruning`` beyond the dataset.
 """

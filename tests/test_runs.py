@@ -87,7 +87,7 @@ def test_mismatched_dataset_is_refused(tmp_path, data13):
     "run,phase", [("r1_wd0", "Coexistence"), ("r2_wd5", "Partial Inversion"), ("r3_wd15", "Full Inversion")]
 )
 def test_fig1_runs_land_in_the_paper_phases(repo_root, tmp_path, run, phase):
-    """PAPER.md Fig 1 at the paper's own settings (alpha 0.5, xi 0.35, N 500, p 97): ~20-40 s each."""
+    """docs/paper.md §B (Fig 1) at the paper's own settings (alpha 0.5, xi 0.35, N 500, p 97): ~20-40 s each."""
     import torch
 
     torch.set_num_threads(2)

@@ -1,7 +1,7 @@
 """summarize: final metrics, maxima over the logged points and the phase, on hand-made curves.
 
 The library's decision (grokking.experiments.summary): max_test_acc / max_train_acc are the maxima over the
-LOGGED points (PAPER.md A7's running maximum sampled on the log schedule), and the phase is A10's decision
+LOGGED points (docs/paper.md §A7's running maximum sampled on the log schedule), and the phase is A10's decision
 list on the final accuracies, with Forgetting vs Confusion decided by that maximum test accuracy.
 """
 

@@ -1,4 +1,4 @@
-"""Dataset invariants (PAPER.md A1-A2, D12)."""
+"""Dataset invariants (docs/paper.md §A1-A2, D12)."""
 
 import random
 
@@ -8,7 +8,7 @@ import torch
 
 from grokking.data import Universe, noise_count, pair_order, random_label_stream, train_size
 
-# PAPER.md A1 table.
+# docs/paper.md §A1 table.
 TRAIN_SIZES = {0.1: 940, 0.3: 2822, 0.4: 3763, 0.5: 4704, 0.65: 6115, 0.8: 7527, 0.9: 8468}
 
 
@@ -77,7 +77,7 @@ def test_split_is_nested_prefix_and_test_is_complement(universe):
 def test_corruption_is_a_prefix_with_the_stream_labels(universe):
     split = universe.split(0.5)
     y, n_noise = split.train_labels(0.35)
-    assert n_noise == 1646  # PAPER.md A2
+    assert n_noise == 1646  # docs/paper.md §A2
     np.testing.assert_array_equal(y[:n_noise], universe.random_labels[:n_noise])
     np.testing.assert_array_equal(y[n_noise:], split.train_true[n_noise:])
     # about 1/p of the "corrupted" examples keep their true label by chance, and still count as corrupted
@@ -100,7 +100,7 @@ def test_clean_labels_and_test_labels_are_never_corrupted(universe):
     np.testing.assert_array_equal(split.test_labels, (split.test_m + split.test_n) % 97)
 
 
-# Known answers, computed once from the definitions (PAPER.md A1-A2), not from the library:
+# Known answers, computed once from the definitions (docs/paper.md §A1-A2), not from the library:
 #   torch.randint(0, 97, (97 * 97,), generator=torch.Generator().manual_seed(0))[:10]
 #   order = list(range(97 * 97)); random.Random(420).shuffle(order); order[:10]
 # (torch 2.x CPU generator, Python 3 random).
@@ -119,7 +119,7 @@ def test_label_stream_and_pair_order_known_answers(universe):
 
 
 def cell_from_definition(p, k_alpha, j_xi, pair_seed=420, label_seed=0):
-    """Training pairs and labels of cell (alpha, xi) = (k/20, j/20), built from PAPER.md A1-A2 alone."""
+    """Training pairs and labels of cell (alpha, xi) = (k/20, j/20), built from docs/paper.md §A1-A2 alone."""
     order = list(range(p * p))
     random.Random(pair_seed).shuffle(order)
     m, n = np.array(order) // p, np.array(order) % p

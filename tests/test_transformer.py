@@ -1,4 +1,4 @@
-"""The Transformer family (PAPER.md A3 (g)) trained by the engine, against a plain ``nn.Module`` reference.
+"""The Transformer family (docs/paper.md §A3 (g)) trained by the engine, against a plain ``nn.Module`` reference.
 
 The reference below is written from the specification, not from ``grokking.models.transformer``:
 token and position embeddings, per block ``nn.Linear`` q/k/v/o and a 4d ReLU MLP without biases, no
@@ -227,7 +227,7 @@ def test_a_model_alone_equals_the_model_inside_a_stack(split):
 
 
 def test_parameter_count_is_the_papers():
-    """PAPER.md A3 (g): 209,024 non-embedding parameters (incl. the head) + 12,416 token + 256 position."""
+    """docs/paper.md §A3 (g): 209,024 non-embedding parameters (incl. the head) + 12,416 token + 256 position."""
     params, _ = transformer.init(TransformerShape(97, 128, 4, 1), 1)
     sizes = {k: v.numel() for k, v in params.items()}
     assert sizes.pop("embed") == 12_416 and sizes.pop("pos") == 256
@@ -270,7 +270,7 @@ def test_bad_shapes_name_the_key():
 
 
 def test_no_decay_keeps_named_parameters_from_decaying(split):
-    """``no_decay`` (an OPEN option, PAPER.md A5 decays every parameter) exempts parameters by name."""
+    """``no_decay`` (an OPEN option, docs/paper.md §A5 decays every parameter) exempts parameters by name."""
     shape = TransformerShape(P, D, 4, 1)
     ms = [ModelSettings(corruption=0.2, weight_decay=50.0, lr=1e-3)]
     decayed = train(split, StackSettings(shape=shape, steps=20, log_steps=(20,)), ms, device="cpu", progress=False)

@@ -1,4 +1,4 @@
-"""The inverse participation ratio (PAPER.md A8). Which weights it is read from is the model
+"""The inverse participation ratio (docs/paper.md §A8). Which weights it is read from is the model
 family's business (e.g. ``models.mlp2.neuron_ipr``)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The phase classifier: PAPER.md Table 2 as an ordered decision list, plus Forgetting vs Confusion.
+"""The phase classifier: docs/paper.md §A10 (Table 2) as an ordered decision list, plus Forgetting vs Confusion.
 
 Accuracies are fractions in [0, 1]. First match wins; comparisons are inclusive:
 

@@ -2,7 +2,7 @@
 
 
 rule prune_run:
-    """Both IPR-ordered pruning sweeps of a finished run (PAPER.md A9): every pruned count in one pass."""
+    """Both IPR-ordered pruning sweeps of a finished run (docs/paper.md §A9): every pruned count in one pass."""
     input:
         run=lambda w: L.run_files(w.run),
         data=run_dataset,

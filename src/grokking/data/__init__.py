@@ -1,4 +1,4 @@
-"""Datasets with label corruption: modular arithmetic (PAPER.md A1-A2) and digit images (A3 (h)).
+"""Datasets with label corruption: modular arithmetic (docs/paper.md §A1-A2) and digit images (A3 (h)).
 
 Both give a *split* per train fraction with the interface the engine reads: ``n_train``,
 ``train_inputs`` / ``test_inputs`` (operand pairs (n, 2), or dense vectors (n, D) with ``input_dim``

@@ -1,4 +1,4 @@
-"""Labelled digit images with label corruption (PAPER.md A3 (h), Fig 16): MNIST, and the 8 x 8 UCI
+"""Labelled digit images with label corruption (docs/paper.md §A3 (h), Fig 16): MNIST, and the 8 x 8 UCI
 handwritten digits bundled with scikit-learn as its offline stand-in.
 
 The semantics follow the modular task (:mod:`grokking.data.modular`):

@@ -1,4 +1,4 @@
-"""MNIST's four IDX files (PAPER.md A3 h, Fig 16): found in one directory or downloaded into it once,
+"""MNIST's four IDX files (docs/paper.md §A3 h, Fig 16): found in one directory or downloaded into it once,
 checked against their published SHA-256, and read by our own IDX parser.
 
 The directory is ``data.mnist.dir`` of the config (default ``default_dir()``, shared by the presets).

@@ -1,4 +1,4 @@
-"""Modular-arithmetic datasets with label corruption (PAPER.md A1-A2).
+"""Modular-arithmetic datasets with label corruption (docs/paper.md §A1-A2).
 
 Every random choice has its own explicitly seeded generator:
 
@@ -10,7 +10,7 @@ Every random choice has its own explicitly seeded generator:
 
 Training sets are prefixes of the shuffle (nested across alpha); the corrupted examples are a
 prefix of the training set (nested across xi). Sizes are computed with exact rational arithmetic
-(``int(alpha * p**2)`` on floats can truncate one too low, PAPER.md D12).
+(``int(alpha * p**2)`` on floats can truncate one too low, docs/paper.md §D12).
 """
 
 from __future__ import annotations

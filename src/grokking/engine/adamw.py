@@ -1,6 +1,6 @@
 """AdamW for stacked parameters, exactly ``torch.optim.AdamW`` (amsgrad off, not maximizing).
 
-Decoupled decay first (``w *= 1 - lr * wd``, PAPER.md A5: wd 5 at lr 0.01 scales by 0.95 per step),
+Decoupled decay first (``w *= 1 - lr * wd``, docs/paper.md §A5: wd 5 at lr 0.01 scales by 0.95 per step),
 then the bias-corrected Adam update; learning rate and weight decay per model. Parameters named in
 ``no_decay`` are not decayed (the paper decays every parameter; an option for the Transformer).
 """

@@ -1,4 +1,4 @@
-"""Metrics of a stack of models on the whole training and test sets, in eval mode (PAPER.md A7), or with
+"""Metrics of a stack of models on the whole training and test sets, in eval mode (docs/paper.md §A7), or with
 dropout on (``eval_dropout``: fresh masks as in training, BatchNorm still on its running statistics)."""
 
 from __future__ import annotations

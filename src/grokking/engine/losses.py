@@ -1,4 +1,4 @@
-"""The training losses, in one place (PAPER.md A4): MSE against one-hot targets, or cross-entropy.
+"""The training losses, in one place (docs/paper.md §A4): MSE against one-hot targets, or cross-entropy.
 
 ``mse``: mean over (examples x classes) of ``(f_c(x) - 1[c = y])^2``; ``ce``: mean over examples of
 ``-log softmax(f(x))_y``. Three views of the same definition: per example (any leading axes, used by

@@ -1,4 +1,4 @@
-"""IPR-ordered pruning curves (PAPER.md A9), every pruned count in one pass.
+"""IPR-ordered pruning curves (docs/paper.md §A9), every pruned count in one pass.
 
 Pruning neuron k zeroes row k of U and V and column k of W, so the logits lose exactly the term
 ``W[:, k] * z_k(x)``, where z is what W reads (the activation after normalization, in eval mode).

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..data.images import IMAGE_SETS, train_count
 from ..data.modular import train_size
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config.schema.yaml"
 # What may differ between the models of one stack (engine.ModelSettings); everything else is shared.
 PER_MODEL_KEYS = ("corruption", "weight_decay", "dropout", "lr", "seed")
 DATA_KEYS = ("pair_seed", "label_seed", "ipr_mode")
@@ -130,7 +130,7 @@ def cell_spec(config: dict, grid: str, panel_value, alpha, xi) -> dict:
     )
     rule = g.get("minibatch_rule")
     if rule and spec["batch_size"] != "full":
-        # PAPER.md A5: steps x (ref/bs), lr x sqrt(bs/ref), relative to the reference batch size.
+        # docs/paper.md §A5: steps x (ref/bs), lr x sqrt(bs/ref), relative to the reference batch size.
         ref, bs = int(rule["reference_batch"]), int(spec["batch_size"])
         spec["steps"] = int(round(spec["steps"] * ref / bs))
         spec["lr"] = float(spec["lr"] * math.sqrt(bs / ref))

@@ -1,7 +1,7 @@
 """Final metrics and phase of trained models: one function for single runs, grid cells and seeds.
 
 ``max_test_acc`` / ``max_train_acc`` are the maxima over the *logged* points (step 1 and every
-steps/100 steps for runs, steps/curve_points for grid cells), i.e. PAPER.md A7's running maximum
+steps/100 steps for runs, steps/curve_points for grid cells), i.e. docs/paper.md §A7's running maximum
 sampled on the log schedule: a peak that rises above the Forgetting threshold and falls back between
 two logged steps is not seen. Evaluating every step would cost more than training.
 """

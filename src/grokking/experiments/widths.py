@@ -1,8 +1,8 @@
 """Fig 32: how many low-IPR neurons can be pruned while the network keeps generalizing, against width.
 
-A job trains the seeds of one width as one stacked model (PAPER.md App. Q: alpha 0.5, xi 0.35, lr
+A job trains the seeds of one width as one stacked model (docs/paper.md §A9 (App. Q): alpha 0.5, xi 0.35, lr
 0.005, wd 1.0, MSE), then prunes every seed lowest-IPR first with :func:`grokking.experiments.pruning.prune_curves`
-(all pruned counts in one pass). The retention criterion (PAPER.md A12, config ``width_sweep.retention``):
+(all pruned counts in one pass). The retention criterion (docs/paper.md §A12, config ``width_sweep.retention``):
 a seed's prunable count is the largest n such that ``metric`` stays >= the bar after pruning 0, 1, ...,
 n neurons (rule ``prefix``; rule ``last`` takes the largest n whose own value passes); the neurons
 required to keep generalizing are ``width - n``. The bar is ``threshold`` itself, or with ``relative``

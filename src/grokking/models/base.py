@@ -27,7 +27,7 @@ class ModelFamily(Protocol):
         """Named per-model norms (K,) logged as curves, e.g. ``norm_u``."""
 
     def neuron_ipr(self, params: dict, mode: str):
-        """Per-neuron IPR (K, N) of the weights that the paper's IPR reads (PAPER.md A8)."""
+        """Per-neuron IPR (K, N) of the weights that the paper's IPR reads (docs/paper.md §A8)."""
 
     def ipr_components(self, params: dict, mode: str) -> dict:
         """The parts averaged into ``neuron_ipr`` (e.g. ``ipr_u``, ``ipr_v``, ``ipr_w``), each (K, N)."""

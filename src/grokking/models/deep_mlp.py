@@ -1,4 +1,4 @@
-"""ReLU MLPs of any depth (PAPER.md A3 (f) and (h)), held as K stacked models.
+"""ReLU MLPs of any depth (docs/paper.md §A3 (f) and (h)), held as K stacked models.
 
 ``depth`` weight matrices, no biases: ``in -> N -> ... -> N -> classes``. Every hidden layer applies
 phi (ReLU, or x^2), then dropout, then optionally ``BatchNorm1d(N)`` (PyTorch defaults: affine,
@@ -25,7 +25,7 @@ Decisions (the paper leaves them open):
 * dropout (``dropout_layers``): ``hidden`` (default) masks each hidden layer's activations, after phi
   and before BatchNorm (with ReLU this equals dropout on the pre-activation, since the masks are
   non-negative); ``first`` masks the first hidden layer only (where the 2-layer MLP has its dropout,
-  PAPER.md A3 (b)); ``inputs`` also masks the dense input vector before the first layer (the placement
+  docs/paper.md §A3 (b)); ``inputs`` also masks the dense input vector before the first layer (the placement
   of Srivastava et al. 2014, dense inputs only). The masks are drawn in forward order, the input's
   first, one per masked layer.
 * IPR (A8 OPEN defaults): ``neuron_ipr`` is the input layer's, what the paper histograms ("neurons
@@ -256,7 +256,7 @@ def ipr_components(params: dict, mode: str = "rfft") -> dict:
 
 def neuron_ipr(params: dict, mode: str = "rfft") -> torch.Tensor:
     """Per-neuron IPR (K, N) of the neurons connected to the input layer (``ipr_in``), what the paper
-    histograms for its 3-layer MLP (PAPER.md A8); the output layer's IPR is in ``ipr_components``."""
+    histograms for its 3-layer MLP (docs/paper.md §A8); the output layer's IPR is in ``ipr_components``."""
     return _ipr_in(params, mode)
 
 

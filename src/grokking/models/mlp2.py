@@ -1,4 +1,4 @@
-"""The 2-layer MLP family of PAPER.md A3 (a)-(e), held as K stacked models.
+"""The 2-layer MLP family of docs/paper.md §A3 (a)-(e), held as K stacked models.
 
 ``f(m, n) = W . Norm(phi(dropout(U e_m + V e_n)))`` with U, V in R^{N x p}, W in R^{p x N}, no biases,
 phi = x^2 (the paper's default) or ReLU, Norm = none, BatchNorm1d or LayerNorm (PyTorch defaults)
@@ -124,7 +124,7 @@ def ipr_components(params: dict, mode: str = "rfft") -> dict:
 
 
 def neuron_ipr(params: dict, mode: str = "rfft") -> torch.Tensor:
-    """Per-neuron IPR_k = mean of IPR(U_k), IPR(V_k), IPR(W_:,k) (PAPER.md A8); (K, N)."""
+    """Per-neuron IPR_k = mean of IPR(U_k), IPR(V_k), IPR(W_:,k) (docs/paper.md §A8); (K, N)."""
     c = ipr_components(params, mode)
     return (c["ipr_u"] + c["ipr_v"] + c["ipr_w"]) / 3.0
 

@@ -1,11 +1,11 @@
-"""The encoder-only Transformer family of PAPER.md A3 (g), held as K stacked models.
+"""The encoder-only Transformer family of docs/paper.md §A3 (g), held as K stacked models.
 
 The input is the two operand tokens (m, n) with learned token and position embeddings, both N(0, 1);
 each block adds bidirectional multi-head attention and a ReLU MLP (hidden 4 d) to the residual
 stream, with no LayerNorm and no biases. Attention logits are divided by d_head (not sqrt(d_head)),
 the output head (its own matrix, or the token embedding when tied) is read at the last position and
 its logits are multiplied by 1/d. Linear weights are Kaiming-normal (fan_in, linear gain), i.e.
-N(0, 1/fan_in). Dropout (PAPER.md A12, Fig 13) acts on each attention and MLP output before the
+N(0, 1/fan_in). Dropout (docs/paper.md §A12, Fig 13) acts on each attention and MLP output before the
 residual add. Parameters carry a leading model axis K; all K models run as batched einsums.
 
 The last block is evaluated only at the readout position (the other position's output of the last
@@ -191,7 +191,7 @@ def weight_norms(params: dict) -> dict:
 
 
 def ipr_components(params: dict, mode: str = "rfft") -> dict:
-    """``ipr_embed``: each embedding dimension as a length-p vector over tokens (PAPER.md A8), (K, d);
+    """``ipr_embed``: each embedding dimension as a length-p vector over tokens (docs/paper.md §A8), (K, d);
     ``ipr_head``: each dimension's outgoing weights over the p classes (the token embedding when tied)."""
     head = params.get("head", params["embed"])
     return {

@@ -79,7 +79,7 @@ def notebook_parameters(config: dict, fig: str, layout) -> dict:
 
 
 # --- the figure index (README.md "Figure index", ``python -m grokking figure-index``) -----------------
-# Every figure and table of the paper (v2 numbering, PAPER.md section B) in the paper's order, with a
+# Every figure and table of the paper (v2 numbering, docs/paper.md §B) in the paper's order, with a
 # short title. Which of them the workflow builds, and how, comes from the config.
 PAPER_ITEMS = (
     ("fig01", "Fig 1", "training curves in three phases (weight decay 0, 5, 15)"),

@@ -1,4 +1,4 @@
-"""The paper's Tables 1 and 2 (PAPER.md A10) rendered as Markdown and LaTeX.
+"""The paper's Tables 1 and 2 (docs/paper.md §A10) rendered as Markdown and LaTeX.
 
 Table 2 is rendered from the phase rules actually used (``phases.rules``: the defaults overlaid by the config's
 ``phases`` keys), so the table in ``figures/<preset>/`` always states the thresholds behind the figures.
