@@ -10,23 +10,16 @@ rule prune_run:
     output:
         L.pruning("{run}"),
     log:
-        out=L.log("prune_run", "{run}"),
-        timing=L.benchmark("prune_run", "{run}"),
+        **job_log("prune_run", "{run}"),
     wildcard_constraints:
         run=named(RUNS, "no_runs"),
-    threads: config["resources"]["threads"]
+    threads: JOB_THREADS
     resources:
-        gpu=config["resources"]["gpu"],
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
+        **JOB_RESOURCES,
     params:
-        python=PYTHON,
-        threads=JOB_THREADS,
-        rundir=lambda w: L.run_dir(w.run),
-        device=config["device"],
+        **job_params(rundir=lambda w: L.run_dir(w.run)),
     shell:
-        "{params.python} -m grokking prune-run --run {params.rundir} --data {input.data} --out {output} "
-        "--device {params.device} --threads {params.threads} --timing {log.timing} > {log.out} 2>&1"
+        job_shell("prune-run", "--run {params.rundir} --data {input.data} --out {output}", trains=False)
 
 
 rule train_width_job:
@@ -37,27 +30,17 @@ rule train_width_job:
     output:
         L.width_job("{job}"),
     log:
-        out=L.log("train_width_job", "{job}"),
-        timing=L.benchmark("train_width_job", "{job}"),
+        **job_log("train_width_job", "{job}"),
     wildcard_constraints:
         job=named(WIDTH_JOBS, "no_width_jobs"),
     priority: lambda w: work_estimate(width_job(w.job)["spec"], len(width_job(w.job)["seeds"]))
-    threads: config["resources"]["threads"]
+    threads: JOB_THREADS
     resources:
-        gpu=config["resources"]["gpu"],
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
+        **JOB_RESOURCES,
     params:
-        python=PYTHON,
-        threads=JOB_THREADS,
-        job=lambda w: json.dumps(width_job(w.job), sort_keys=True),
-        device=config["device"],
-        progress="" if config["progress"] else "--no-progress",
-        checkpoint=lambda w: checkpoint_args("train_width_job", w.job),
+        **job_params("train_width_job", "job", job=lambda w: json.dumps(width_job(w.job), sort_keys=True)),
     shell:
-        "{params.python} -m grokking width-job --job {params.job:q} --data {input.data} --out {output} "
-        "--device {params.device} --threads {params.threads} --name {wildcards.job} {params.progress} "
-        "{params.checkpoint} --timing {log.timing} > {log.out} 2>&1"
+        job_shell("width-job", "--job {params.job:q} --data {input.data} --out {output}", "--name {wildcards.job}")
 
 
 rule merge_width_sweep:

@@ -122,6 +122,36 @@ def checkpoint_args(rule, name):
     return f"--checkpoint {L.checkpoint(rule, name)} --checkpoint-every {60 * minutes:g}"
 
 
+# --- the training jobs (train_run, train_grid_chunk, train_width_job, prune_run) -----------------------
+# Each runs `python -m grokking <command>` on the config's device, threads and resources, and writes its
+# log and its own timing (the columns of a benchmark file) under the rule's name; a job that trains also
+# takes the progress flag and the checkpoint options. Written once here, used by the four rules.
+JOB_RESOURCES = {k: config["resources"][k] for k in ("gpu", "mem_mb", "runtime")}
+
+
+def job_log(rule, name):
+    """A training job's log and its timing file (``--timing``)."""
+    return {"out": L.log(rule, name), "timing": L.benchmark(rule, name)}
+
+
+def job_params(rule=None, wildcard=None, **own):
+    """A training job's params: the interpreter, its threads and device, and the rule's ``own``; for a job
+    that trains (``rule`` and the ``wildcard`` that names the job given) its progress flag and checkpoint."""
+    params = dict(python=PYTHON, threads=JOB_THREADS, **own, device=config["device"])
+    if rule:
+        params["progress"] = "" if config["progress"] else "--no-progress"
+        params["checkpoint"] = lambda w: checkpoint_args(rule, getattr(w, wildcard))
+    return params
+
+
+def job_shell(command, files, options="", trains=True):
+    """The shell command of a training job: ``python -m grokking <command> <files>`` on the job's device and
+    threads, with its ``options``, (``trains``) progress and checkpoint options, timing and log."""
+    parts = ["{params.python} -m grokking", command, files, "--device {params.device} --threads {params.threads}"]
+    parts += [options, "{params.progress} {params.checkpoint}" if trains else ""]
+    return " ".join(p for p in parts if p) + " --timing {log.timing} > {log.out} 2>&1"
+
+
 def one_of(names, empty):
     """A wildcard constraint matching exactly ``names``."""
     return "|".join(names) if names else empty

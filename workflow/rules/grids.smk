@@ -9,28 +9,18 @@ rule train_grid_chunk:
     output:
         L.chunk("{chunk}"),
     log:
-        out=L.log("train_grid_chunk", "{chunk}"),
-        timing=L.benchmark("train_grid_chunk", "{chunk}"),
+        **job_log("train_grid_chunk", "{chunk}"),
     wildcard_constraints:
         chunk=named(CHUNKS, "no_chunks"),
     # longest first: no long chunk left to run alone at the end
     priority: lambda w: chunk_work(chunk(w.chunk))
-    threads: config["resources"]["threads"]
+    threads: JOB_THREADS
     resources:
-        gpu=config["resources"]["gpu"],
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
+        **JOB_RESOURCES,
     params:
-        python=PYTHON,
-        threads=JOB_THREADS,
-        job=lambda w: json.dumps(chunk(w.chunk), sort_keys=True),
-        device=config["device"],
-        progress="" if config["progress"] else "--no-progress",
-        checkpoint=lambda w: checkpoint_args("train_grid_chunk", w.chunk),
+        **job_params("train_grid_chunk", "chunk", job=lambda w: json.dumps(chunk(w.chunk), sort_keys=True)),
     shell:
-        "{params.python} -m grokking train-chunk --job {params.job:q} --data {input.data} --out {output} "
-        "--device {params.device} --threads {params.threads} --name {wildcards.chunk} "
-        "{params.progress} {params.checkpoint} --timing {log.timing} > {log.out} 2>&1"
+        job_shell("train-chunk", "--job {params.job:q} --data {input.data} --out {output}", "--name {wildcards.chunk}")
 
 
 rule merge_grid:

@@ -6,26 +6,24 @@ rule train_run:
     output:
         **{Path(f).stem + "_" + Path(f).suffix[1:]: L.run_file("{run}", f) for f in RUN_FILES},
     log:
-        out=L.log("train_run", "{run}"),
-        timing=L.benchmark("train_run", "{run}"),
+        **job_log("train_run", "{run}"),
     wildcard_constraints:
         run=named(RUNS, "no_runs"),
     priority: lambda w: work_estimate(run_spec(w.run))
-    threads: config["resources"]["threads"]
+    threads: JOB_THREADS
     resources:
-        gpu=config["resources"]["gpu"],
-        mem_mb=config["resources"]["mem_mb"],
-        runtime=config["resources"]["runtime"],
+        **JOB_RESOURCES,
     params:
-        python=PYTHON,
-        threads=JOB_THREADS,
-        spec=lambda w: json.dumps(run_spec(w.run), sort_keys=True),
-        phase_rules=json.dumps(config["phases"], sort_keys=True),
-        outdir=lambda w: L.run_dir(w.run),
-        device=config["device"],
-        progress="" if config["progress"] else "--no-progress",
-        checkpoint=lambda w: checkpoint_args("train_run", w.run),
+        **job_params(
+            "train_run",
+            "run",
+            spec=lambda w: json.dumps(run_spec(w.run), sort_keys=True),
+            phase_rules=json.dumps(config["phases"], sort_keys=True),
+            outdir=lambda w: L.run_dir(w.run),
+        ),
     shell:
-        "{params.python} -m grokking train-run --spec {params.spec:q} --data {input.data} --out {params.outdir} "
-        "--device {params.device} --threads {params.threads} --phase-rules {params.phase_rules:q} {params.progress} "
-        "{params.checkpoint} --timing {log.timing} > {log.out} 2>&1"
+        job_shell(
+            "train-run",
+            "--spec {params.spec:q} --data {input.data} --out {params.outdir}",
+            "--phase-rules {params.phase_rules:q}",
+        )
