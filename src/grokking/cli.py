@@ -263,6 +263,71 @@ def cmd_figure_index(a):
         print(figure_index(yaml.safe_load(fh)), end="")
 
 
+def _study_config(a) -> dict:
+    """The config a study command reads: ``--config-json`` (what the rule passes), or ``--config`` files laid
+    over ``config.yaml`` beside the first of them, as ``snakemake --configfile`` lays them over it."""
+    from pathlib import Path
+
+    import yaml
+
+    from .config import deep_merge, validate
+
+    if a.config_json:
+        return json.loads(a.config_json)
+    files = [Path(f) for f in a.config or ["config/config.yaml"]]
+    base = files[0].parent / "config.yaml"
+    config = yaml.safe_load(base.read_text()) if base not in files else {}
+    for f in files:
+        config = deep_merge(config, yaml.safe_load(f.read_text()) or {})
+    return validate(config)
+
+
+def cmd_study(a):
+    """One study of the config (``studies.<name>``): trained, measured and written (JSON and CSV)."""
+    from .experiments import studyplan
+    from .experiments.specs import ConfigError
+    from .experiments.studies import run_study, write_study
+    from .layout import Layout
+
+    _threads(a.threads)
+    try:
+        config = _study_config(a)
+        if a.name not in (config.get("studies") or {}):
+            raise ConfigError(f"study {a.name!r} is not defined; defined studies: {studyplan.study_names(config)}")
+        studyplan.check(config)
+        layout = Layout.from_config(config)
+        doc = run_study(config, a.name, device=a.device, progress=not a.no_progress)
+    except ConfigError as err:
+        sys.exit(f"error: {err}")
+    write_study(doc, a.out or layout.study(a.name), a.csv or layout.study(a.name, ".csv"))
+    print(
+        f"study {a.name}: {len(doc['rows'])} rows from {sum(t['models'] for t in doc['trainings'])} models in "
+        f"{len(doc['trainings'])} trainings, {doc['seconds']:.1f} s of training",
+        file=sys.stderr,
+    )
+
+
+def cmd_decisions(a):
+    """Render (or ``--check``) the generated study blocks of the decision records."""
+    from pathlib import Path
+
+    from .experiments.decisions import render_docs
+    from .results import write_bytes
+
+    presets = set(a.preset) if a.preset else None
+    report = render_docs(Path(a.docs), Path(a.results_dir), presets=presets, check=a.action == "check")
+    text = "\n".join(f"{r['file']}: {r['study']} ({r['preset']}): {r['state']}" for r in report)
+    print(text, file=sys.stderr)
+    stale = [r for r in report if r["state"] in ("stale", "edited")]
+    if a.action == "check" and stale:
+        sys.exit(
+            f"decisions: {len(stale)} generated block(s) differ from their study; "
+            "render them: python -m grokking decisions render"
+        )
+    if a.out:
+        write_bytes(Path(a.out), (text + "\n").encode())
+
+
 def _write_timing(path, wall: float):
     """The job's wall time, CPU time and peak memory as a one-row TSV (the columns of Snakemake's
     ``benchmark:`` files), measured by the job itself: Snakemake's benchmark polling costs the job on
@@ -394,6 +459,24 @@ def main(argv=None):
     rb.add_argument("--values", nargs="+", required=True, help="claim-values files, the build's first")
     rb.add_argument("--out", required=True)
     rb.set_defaults(func=cmd_robustness)
+    st = sub.add_parser("study", help="run one study of the config (studies.<name>) into results/<preset>/studies")
+    st.add_argument("name")
+    st.add_argument("--config", nargs="+", default=None, help="YAML files laid over config.yaml, as --configfile")
+    st.add_argument("--config-json", default=None, help="the study's part of a resolved config, as JSON")
+    st.add_argument("--out", default=None, help="the JSON (default results/<preset>/studies/<name>.json)")
+    st.add_argument("--csv", default=None, help="the CSV (default beside the JSON)")
+    st.add_argument("--device", default="auto")
+    st.add_argument("--threads", type=int, default=0)
+    st.add_argument("--no-progress", action="store_true")
+    _timing_arg(st)
+    st.set_defaults(func=cmd_study)
+    dc = sub.add_parser("decisions", help="render (or check) the study tables of docs/decisions/")
+    dc.add_argument("action", choices=["render", "check"])
+    dc.add_argument("--docs", default="docs/decisions")
+    dc.add_argument("--results-dir", default="results", help="results/ (each block reads <dir>/<preset>/studies)")
+    dc.add_argument("--preset", nargs="+", default=None, help="only the blocks of these presets (default: all)")
+    dc.add_argument("--out", default=None, help="write the list of blocks and their state here")
+    dc.set_defaults(func=cmd_decisions)
     fi = sub.add_parser("figure-index", help="print README.md's figure index (Markdown) generated from the config")
     fi.add_argument("--config", default=None, help="workflow config (default: the repository's config/config.yaml)")
     fi.set_defaults(func=cmd_figure_index)

@@ -75,6 +75,14 @@ class Layout:
         """The merged width sweep (``replicate``: a robustness-study replicate's name suffix)."""
         return f"{self.results}/analysis/width_sweep{replicate}{ext}"
 
+    def study(self, name: str, ext: str = ".json") -> str:
+        """A study's result (``.json``: rows, plan, provenance) or its rows as a table (``.csv``)."""
+        return f"{self.results}/studies/{name}{ext}"
+
+    def decisions_rendered(self) -> str:
+        """Written by the ``decisions`` rule: which study blocks of docs/decisions/ it rendered."""
+        return f"{self.results}/decisions.txt"
+
     def claims_json(self) -> str:
         return f"{self.results}/claims.json"
 
