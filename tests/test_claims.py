@@ -13,9 +13,12 @@ import torch
 
 from grokking.data import Universe
 from grokking.phases import PHASE_CODES
-from grokking.report.claims import CLAIMS, T_HIGH, T_LOW, evaluate, to_markdown
+from grokking.report.claims import CLAIMS, evaluate, to_markdown
 
 BY_ID = {c.id: c for c in CLAIMS}
+# The stored models of the transformer_wd grid's example cell at its low and high weight decay, as the
+# claims file names them ({grid: transformer_wd, panel_index: 0 or -1}).
+T_LOW, T_HIGH = ("transformer_wd", 0), ("transformer_wd", -1)
 
 
 def fake_run(
@@ -757,3 +760,156 @@ def test_the_study_combines_each_claims_values_in_seed_order():
     assert study["seeds"] == 3 and study["seed_shifts"] == [0, 1000, 2000]
     assert study["claims"]["a"] == {"values": [0.5, -0.1, 0.2], "holds": [True, False, True]}
     assert study["claims"]["b"]["holds"] == [True, False, False]
+
+
+# --- the claims file ---------------------------------------------------------------------------
+
+CLAIM_YAML = """
+claims:
+  - id: example
+    figure: Fig 1a
+    claim: the paper says
+    metric: what is measured
+    measure: {measure}
+    args: {args}
+    op: "{op}"
+    threshold: 0.5
+"""
+
+
+def _load(tmp_path, measure="min_test_corrupted", args="{run: r1_wd0}", op=">=", extra=""):
+    from grokking.report.claims import load
+
+    path = tmp_path / "claims.yaml"
+    path.write_text(CLAIM_YAML.format(measure=measure, args=args, op=op) + extra)
+    return load(path)
+
+
+def test_the_claims_file_lists_every_claim_by_id_for_the_config():
+    """config.py reads the claim ids from the file alone (``claims:``, each item's ``id``), without
+    importing the report: the file's ids are CLAIMS' ids, in order."""
+    import yaml
+
+    from grokking.report.claims import CLAIMS_FILE
+
+    doc = yaml.safe_load(CLAIMS_FILE.read_text())
+    assert [item["id"] for item in doc["claims"]] == [c.id for c in CLAIMS]
+    assert CLAIMS_FILE.parent.name == "grokking"  # package data (pyproject: grokking/*.yaml)
+
+
+def test_a_claim_from_the_file_reads_what_its_arguments_name(tmp_path):
+    (c,) = _load(tmp_path)
+    assert (c.runs, c.grids, c.pruning, c.width_sweep) == (("r1_wd0",), (), (), False)
+    assert evaluate(good(), [c])[0]["value"] == pytest.approx(0.95)
+    (c,) = _load(tmp_path, "low_pruning_corrupted", "{pruning: r1_wd0, test_floor: 0.9}")
+    assert (c.runs, c.pruning) == (("r1_wd0",), ("r1_wd0",))  # a run's pruning sweep: the run and the sweep
+    (c,) = _load(tmp_path, "median_ipr_ratio", "{model: {grid: g, panel_index: -1}, component: c, reference: r3}")
+    assert (c.runs, c.grids) == (("r3",), ("g",)) and dict(c.args)["model"] == ("g", -1)
+    pairs = "{pairs: [[a, {grid: g, panel_index: 0}], [b, a]], component: ipr_embed}"
+    (c,) = _load(tmp_path, "median_ipr_gaps", pairs)
+    assert (c.runs, c.grids) == (("a", "b"), ("g",))  # each once, in the order written
+    (c,) = _load(tmp_path, "grid_phases", "{grids: [wd, dropout]}")
+    assert (c.runs, c.grids) == ((), ("wd", "dropout"))
+    (c,) = _load(tmp_path, "width_slope", "{}")
+    assert (c.runs, c.grids, c.width_sweep) == ((), (), True)
+    with pytest.raises((TypeError, ValueError)):  # inputs are never written beside the arguments
+        replace(c, runs=("r1_wd0",))
+
+
+class Recorder:
+    """A results view that records what a measure reads (runs, grids, pruning sweeps, the width sweep)."""
+
+    def __init__(self, inner):
+        self.inner, self.read = inner, {"runs": set(), "grids": set(), "pruning": set(), "width_sweep": False}
+
+    def run(self, name):
+        self.read["runs"].add(name)
+        return self.inner.run(name)
+
+    def grid(self, name):
+        self.read["grids"].add(name)
+        return self.inner.grid(name)
+
+    def model(self, ref):
+        self.read["runs" if isinstance(ref, str) else "grids"].add(ref if isinstance(ref, str) else ref[0])
+        return self.inner.model(ref)
+
+    def pruning(self, name):
+        self.read["pruning"].add(name)
+        return self.inner.pruning(name)
+
+    def width_sweep(self):
+        self.read["width_sweep"] = True
+        return self.inner.width_sweep()
+
+    def data(self, name):
+        self.read["runs"].add(name)
+        return self.inner.data(name)
+
+
+@pytest.mark.parametrize("cid", [c.id for c in CLAIMS])
+def test_a_claims_inputs_are_what_its_measure_reads(cid):
+    """The inputs that follow from a claim's arguments (which the workflow builds before the report)
+    are what its measure reads: nothing it reads is left out, nothing listed goes unread (a pruning
+    sweep's run is listed with it)."""
+    c = BY_ID[cid]
+    view = Recorder(good())
+    c.value(view)
+    assert set(c.runs) - set(c.pruning) <= view.read["runs"] <= set(c.runs)
+    assert view.read["grids"] == set(c.grids) and view.read["pruning"] == set(c.pruning)
+    assert view.read["width_sweep"] == c.width_sweep
+
+
+@pytest.mark.parametrize(
+    "measure, args, op, extra, field, words",
+    [
+        ("no_such_measure", "{run: r1_wd0}", ">=", "", "measure", "unknown measure 'no_such_measure'"),
+        ("min_test_corrupted", "{run: r1_wd0}", "=>", "", "op", "unknown comparison '=>'"),
+        ("summary", "{run: r1_wd0}", ">=", "", "args.key", "missing argument of measure 'summary'"),
+        ("summary", "{run: r1_wd0, key: a, colour: red}", ">=", "", "args.colour", "unknown argument"),
+        ("min_test_corrupted", "{run: [r1_wd0]}", ">=", "", "args.run", "expected a name"),
+        ("median_ipr_rise", "{model: {grid: g}, component: c}", ">=", "", "args.model", "grid cell"),
+        ("min_test_corrupted", "{run: r1_wd0}", ">=", "    colour: red\n", "colour", "unknown field"),
+        ("min_test_corrupted", "{run: r1_wd0}", ">=", "    step: -1\n", "step", "positive number"),
+        ("min_test_corrupted", "{run: r1_wd0}", ">=", CLAIM_YAML.split("claims:")[1], "id", "used twice"),
+    ],
+)
+def test_a_bad_claims_file_fails_naming_the_claim_and_the_field(tmp_path, measure, args, op, extra, field, words):
+    from grokking.report.claims import ClaimsError
+
+    with pytest.raises(ClaimsError) as err:
+        _load(tmp_path, measure, args, op, extra.format(measure=measure, args=args, op=op))
+    assert f"claim 'example', field '{field}'" in str(err.value) and words in str(err.value), str(err.value)
+    assert str(tmp_path / "claims.yaml") in str(err.value)
+
+
+def test_a_claim_without_a_required_field_is_named(tmp_path):
+    from grokking.report.claims import ClaimsError, load
+
+    path = tmp_path / "claims.yaml"
+    path.write_text(CLAIM_YAML.format(measure="phase", args="{run: r2_wd5}", op="==").replace("    metric:", "    x:"))
+    with pytest.raises(ClaimsError, match="claim 'example', field 'metric': missing"):
+        load(path)
+
+
+def test_known_failure_pointers_name_the_presets_that_list_the_claim(repo_root):
+    """The claims file only points to a preset's known failures; the config keeps the reasons. Every
+    pointer names a config that lists the claim, and every listed claim has a pointer."""
+    import yaml
+
+    listed = {}
+    for path in sorted((repo_root / "config").glob("*.yaml")):
+        known = ((yaml.safe_load(path.read_text()) or {}).get("claims") or {}).get("known_failures") or {}
+        for cid in known:
+            listed.setdefault(cid, []).append(f"config/{path.name}")
+    pointers = {c.id: c.known_failure for c in CLAIMS if c.known_failure}
+    assert set(pointers) == set(listed)
+    for cid, configs in listed.items():
+        assert all(name in pointers[cid] for name in configs), (cid, pointers[cid])
+
+
+def test_spearman_stays_importable_from_the_claims_module():
+    """The figure notebooks (Figs 5 and 15) import it from here."""
+    from grokking.report.claims import spearman
+
+    assert spearman([1, 2, 3], [3, 5, 9]) == pytest.approx(1.0) and math.isnan(spearman([1, 1], [1, 2]))
