@@ -158,3 +158,22 @@ def test_dropout_on_reads_like_eval_mode_without_dropout(smoke, tmp_path):
     plain, dropped = rows[0], rows[-1]
     assert plain["dropout"] == 0 and plain["test_acc_dropout_on"] == plain["test_acc"]
     assert dropped["dropout"] == 0.6 and dropped["train_acc_dropout_on"] != dropped["train_acc"]
+
+
+def test_the_study_command_reads_config_files_as_snakemake_does(repo_root, tmp_path):
+    """``--config overlay.yaml`` lays the overlay over the config.yaml beside it, as ``--configfile`` does."""
+    import shutil
+
+    import yaml
+
+    shutil.copy(repo_root / "config" / "config.yaml", tmp_path / "config.yaml")
+    overlay = yaml.safe_load((repo_root / "config" / "smoke.yaml").read_text())
+    overlay.update(results_dir=str(tmp_path / "results"), studies={"tiny": dict(TINY, report=[])})
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(overlay))
+    write_npz(tmp_path / "results" / "smoke" / "data" / "add_p23.npz", **Universe.build("add", 23).to_arrays())
+    cli.main(["study", "tiny", "--config", str(tmp_path / "mine.yaml"), "--device", "cpu", "--no-progress"])
+    assert json.loads((tmp_path / "results" / "smoke" / "studies" / "tiny.json").read_text())["study"] == "tiny"
+    overlay["studies"]["tiny"]["seed"] = 3
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(overlay))
+    with pytest.raises(SystemExit, match=r"config key 'studies.tiny': unknown key\(s\) \['seed'\]"):
+        cli.main(["study", "tiny", "--config", str(tmp_path / "mine.yaml")])
