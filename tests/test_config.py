@@ -1,11 +1,15 @@
 """Config validation: bad configs fail with a message naming the key and what is accepted."""
 
 import copy
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from grokking.config import ConfigError, deep_merge, load_preset, validate
-from grokking.experiments.specs import resolve_run
+import grokking
+from grokking.config import CLAIMS_PATH, ConfigError, claim_ids, deep_merge, load_preset, validate
+from grokking.runspec import SCHEMA_PATH, resolve_run
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +51,7 @@ def test_paper_preset_pins_the_paper_settings(paper):
 def test_mnist_grids_resolve_to_the_mnist_mlp_and_the_quick_preset_to_the_digits(repo_root, paper):
     """docs/paper.md §A12's Fig 16 defaults (784 -> 500 -> 500 -> 500 -> 10, CE, lr 1e-3, 2000 steps, pool 10,000);
     the quick preset swaps in the offline digits and nothing else it does not say."""
-    from grokking.experiments.specs import cell_spec, training_examples
+    from grokking.runspec import cell_spec, training_examples
 
     spec = cell_spec(paper, "images_dropout", 0.3, 0.5, 0.2)
     got = {k: spec[k] for k in ("model", "dataset", "depth", "width", "inputs", "classes", "activation", "loss")}
@@ -176,3 +180,29 @@ def test_paper_width_sweep_is_the_papers(paper):
         spec["steps"],
         spec["p"],
     ) == (0.5, 0.35, 0.005, 1.0, "mse", 3000, 97)  # 3000 steps: config/README.md, "Fig 32"
+
+
+def test_the_schema_and_the_claims_are_package_data():
+    """Found beside the package's modules, so that an installed wheel validates a config outside a checkout."""
+    package = Path(grokking.__file__).resolve().parent
+    assert SCHEMA_PATH.parent == CLAIMS_PATH.parent == package
+    assert SCHEMA_PATH.is_file() and CLAIMS_PATH.is_file()
+
+
+def test_claim_ids_come_from_the_claims_file_without_the_report(tmp_path, repo_root):
+    """Validation knows the claims by their ids in claims.yaml, and does not import the report for them."""
+    ids = claim_ids()
+    assert ids == sorted(set(ids)) and "coexistence" in ids
+    own = tmp_path / "claims.yaml"
+    own.write_text("claims:\n  - {id: b_claim, figure: Fig 1}\n  - {id: a_claim}\n")
+    assert claim_ids(own) == ["a_claim", "b_claim"]
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(grokking.__file__).resolve().parents[1])!r})\n"
+        "from grokking.config import load_preset, validate\n"
+        f"config = load_preset({str(repo_root / 'config')!r}, 'quick')\n"
+        "assert config['claims']['known_failures']\n"
+        "validate(config); print(sorted(m for m in sys.modules if m.startswith('grokking.report')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

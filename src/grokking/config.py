@@ -11,10 +11,15 @@ from pathlib import Path
 
 import yaml
 
-from .experiments.specs import SCHEMA_PATH, ConfigError, cell_spec, grid_settings, resolve_run, training_examples
+from .runspec import SCHEMA_PATH, ConfigError, cell_spec, grid_settings, resolve_run, training_examples
+
+# Package data: the claims' declarations (``claims:``, a list of mappings with an ``id``); validation reads
+# their ids from the file, without importing the report that evaluates them.
+CLAIMS_PATH = Path(__file__).resolve().parent / "claims.yaml"
 
 __all__ = [
     "ConfigError",
+    "claim_ids",
     "deep_merge",
     "load_preset",
     "validate",
@@ -131,6 +136,12 @@ def _schema_words(s: dict) -> str:
     return words
 
 
+def claim_ids(path: Path | str = CLAIMS_PATH) -> list[str]:
+    """The ids of the claims declared in ``path`` (package data ``claims.yaml``), sorted."""
+    with open(path) as fh:
+        return sorted(str(c["id"]) for c in yaml.safe_load(fh)["claims"])
+
+
 def validate(config: dict, schema_path: Path | str = SCHEMA_PATH) -> dict:
     """Validate ``config`` against the JSON schema and the cross-references the schema cannot see."""
     import jsonschema
@@ -151,11 +162,10 @@ def _semantic_errors(config: dict) -> list[str]:
     from .data.modular import noise_count  # numpy only
 
     errs = []
-    from .report.claims import CLAIMS  # numpy only
-
-    known = sorted(c.id for c in CLAIMS)
-    for key in ("thresholds", "known_failures"):
-        for cid in (config.get("claims") or {}).get(key) or {}:
+    named = {key: (config.get("claims") or {}).get(key) or {} for key in ("thresholds", "known_failures")}
+    known = claim_ids() if any(named.values()) else []
+    for key, ids in named.items():
+        for cid in ids:
             if cid not in known:
                 errs.append(f"config key 'claims.{key}.{cid}': unknown claim; accepted ids: {known}")
     runs = config.get("runs", {})

@@ -15,7 +15,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from ..engine.losses import logit_grad_
+from ..losses import logit_grad_
 from .mlp2_gather import hidden_preactivation, input_tables
 
 BLOCK_ELEMENTS = 2**21  # rows per block so that a (K, rows, N) activation stays cache-sized (~8 MB)
