@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 
 PACKAGE = "grokking"
-SRC = Path(__file__).resolve().parents[1]
+SRC = Path(__file__).resolve().parents[1]  # where the package is: src/ of a checkout, or site-packages
 
 
 def _module_file(module: str) -> Path | None:

@@ -88,22 +88,21 @@ def read_result(path, what: str, reader):
 
 
 def code_version() -> str:
-    """git SHA of the source tree (with '-dirty' if modified), or the package version."""
+    """git SHA of the checkout the package runs from (with '-dirty' if the package's files are modified),
+    or the package version where it runs from elsewhere (an installed wheel, also one inside a checkout)."""
     from ._version import __version__
 
+    here = Path(__file__).resolve()
+
+    def git(*args) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(here.parent), *args], capture_output=True, text=True, timeout=5)
+
     try:
-        root = Path(__file__).resolve().parents[2]
-        sha = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-        if sha:
-            dirty = subprocess.run(
-                ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            ).stdout.strip()
-            return sha + ("-dirty" if dirty else "")
+        # this very file tracked by git: the package is a checkout's source, not a copy installed under it
+        if git("ls-files", "--error-unmatch", here.name).returncode == 0:
+            sha = git("rev-parse", "--short=12", "HEAD").stdout.strip()
+            if sha:
+                return sha + ("-dirty" if git("status", "--porcelain", "--", ".").stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         pass
     return f"grokking-{__version__}"

@@ -36,7 +36,7 @@ from grokking.experiments.gridplan import (  # noqa: E402
     width_sweep_jobs,
     work_estimate,
 )
-from grokking.experiments.specs import resolve_run  # noqa: E402
+from grokking.runspec import resolve_run  # noqa: E402
 from grokking.layout import RUN_FILES, TABLE_FILES, Layout  # noqa: E402
 from grokking.report import figures as figure_catalog  # noqa: E402
 
@@ -105,7 +105,8 @@ def named(names, empty):
 CHUNKS = replicate_plan(0)["chunks"]
 WIDTH_JOBS = replicate_plan(0)["widths"]
 FIGS = sorted(config["figures"])
-CAPTIONS = figure_catalog.captions()
+WORKFLOW_DIR = ROOT / "workflow"  # the figure notebooks and their captions (the library is given it)
+CAPTIONS = figure_catalog.captions(WORKFLOW_DIR)
 
 
 def code(command=None, notebook=None):
@@ -246,7 +247,7 @@ def robustness_study(w):
 
 
 def figure_notebook(w):
-    return figure_catalog.notebook_path(config, w.fig, ROOT)
+    return figure_catalog.notebook_path(config, w.fig, WORKFLOW_DIR)
 
 
 def figure_inputs(w):
@@ -258,7 +259,7 @@ def figure_code(w):
 
 
 def figure_parameters(w):
-    params = figure_catalog.notebook_parameters(config, w.fig, L)
+    params = figure_catalog.notebook_parameters(config, w.fig, L, WORKFLOW_DIR)
     return yaml.safe_dump(params, default_flow_style=True, width=10**6).strip()
 
 

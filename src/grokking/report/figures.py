@@ -5,6 +5,10 @@ figure index (``python -m grokking figure-index``), so the three cannot drift ap
 Captions live in one file, ``workflow/report/captions.yaml`` (figure id -> text); the figure rule
 passes a figure's caption to its notebook (PDF/PNG metadata) and, escaped for reStructuredText, to
 the report.
+
+The notebooks and captions belong to the workflow, not to the package: the catalog reads them from the
+workflow directory it is given (``workflow``: the workflow passes its own; the default is the checkout
+in the working directory, where Snakemake runs), never from where the package is installed.
 """
 
 from __future__ import annotations
@@ -14,16 +18,16 @@ from pathlib import Path
 import yaml
 
 from ..config import figure_grids, figure_runs
-from ..experiments.specs import resolve_run
+from ..runspec import resolve_run
 
-ROOT = Path(__file__).resolve().parents[3]
-CAPTIONS_PATH = ROOT / "workflow" / "report" / "captions.yaml"
-NOTEBOOKS = ROOT / "workflow" / "notebooks"
+# The checkout a caller works in: paths relative to the working directory.
+ROOT = Path()
+WORKFLOW = ROOT / "workflow"
 
 
-def captions(path=CAPTIONS_PATH) -> dict:
-    """Figure id -> caption (plain text)."""
-    with open(path) as fh:
+def captions(workflow=WORKFLOW) -> dict:
+    """Figure id -> caption (plain text), from the captions file of the ``workflow`` directory."""
+    with open(Path(workflow) / "report" / "captions.yaml") as fh:
         return {k: " ".join(str(v).split()) for k, v in (yaml.safe_load(fh) or {}).items()}
 
 
@@ -39,8 +43,9 @@ def notebook_name(config: dict, fig: str) -> str:
     return entry.get("notebook") or f"{fig}_{entry['slug']}.ipynb"
 
 
-def notebook_path(config: dict, fig: str, root=ROOT) -> str:
-    return str(Path(root) / "workflow" / "notebooks" / notebook_name(config, fig))
+def notebook_path(config: dict, fig: str, workflow=WORKFLOW) -> str:
+    """The figure's notebook in the ``workflow`` directory."""
+    return str(Path(workflow) / "notebooks" / notebook_name(config, fig))
 
 
 def result_files(config: dict, fig: str, layout) -> list[str]:
@@ -57,16 +62,16 @@ def result_files(config: dict, fig: str, layout) -> list[str]:
     return files
 
 
-def notebook_parameters(config: dict, fig: str, layout) -> dict:
+def notebook_parameters(config: dict, fig: str, layout, workflow=WORKFLOW) -> dict:
     """The papermill parameters of the figure's notebook: where its inputs are, where it writes, its
-    caption, and the figure's own ``params`` from the config."""
+    caption (from the ``workflow`` directory), and the figure's own ``params`` from the config."""
     entry = config["figures"][fig]
     runs = figure_runs(config, fig)
     params = {
         "preset": config["preset"],
         "figure_id": fig,
         "out_stem": layout.figure_stem(fig, entry["slug"]),
-        "caption": captions().get(fig, ""),
+        "caption": captions(workflow).get(fig, ""),
         "runs": {panel: layout.run_dir(r) for panel, r in runs.items()},
         "grids": {panel: layout.grid(g) for panel, g in figure_grids(config, fig).items()},
         "data": {panel: layout.dataset_of(resolve_run(config, r)) for panel, r in runs.items()},
