@@ -48,7 +48,7 @@ def spearman(x, y) -> float:
 
 def load_stack_split(config: dict, spec: dict):
     """The split a stack trains on, from the preset's dataset file (an error naming the command that builds it)."""
-    path = Layout.from_config(config).dataset_of(spec)
+    path = Layout.of_results(f"{config['results_dir']}/{config['preset']}").dataset_of(spec)
     try:
         return results.read_result(path, "dataset", lambda p: results.load_split(p, spec))
     except FileNotFoundError:
@@ -56,8 +56,8 @@ def load_stack_split(config: dict, spec: dict):
         raise ConfigError(f"{path} does not exist; build it first: snakemake {path} --cores 1{overlay}") from None
 
 
-def _measures(report, plan, stack, split, settings, res, device) -> list[dict]:
-    """The ``report`` measures of every model of a stack, on its final weights."""
+def _measures(plan, stack, split, settings, res, device) -> list[dict]:
+    """The measures of the plan's ``report`` for every model of a stack, on its final weights."""
     import torch
 
     from ..engine.dropout import EvalDropout
@@ -65,7 +65,7 @@ def _measures(report, plan, stack, split, settings, res, device) -> list[dict]:
     from ..engine.loop import StackData
     from ..models import get_family
 
-    family = get_family(settings.shape)
+    report, family = plan["report"], get_family(settings.shape)
     models = [model_settings(m["spec"]) for m in stack["members"]]
     out = [{} for _ in models]
     params = {k: v.to(device) for k, v in res.params.items()}
@@ -122,7 +122,7 @@ def run_study(config: dict, name: str, *, device="auto", progress=False) -> dict
         models = [model_settings(m["spec"]) for m in stack["members"]]
         res = train(split, settings, models, device=dev, progress=progress, desc=f"{name}[{i}]")
         trainings.append({"point": stack["point"], "models": len(models), "seconds": res.seconds})
-        measured = _measures(plan["report"], plan, stack, split, settings, res, dev)
+        measured = _measures(plan, stack, split, settings, res, dev)
         xi = np.asarray([m.corruption for m in models])
         at = {}
         for step in stack["read_at"]:
