@@ -295,7 +295,7 @@ def cmd_study(a):
         if a.name not in (config.get("studies") or {}):
             raise ConfigError(f"study {a.name!r} is not defined; defined studies: {studyplan.study_names(config)}")
         studyplan.check(config)
-        layout = Layout.from_config(config)
+        layout = Layout.of_results(f"{config['results_dir']}/{config['preset']}")
         doc = run_study(config, a.name, device=a.device, progress=not a.no_progress)
     except ConfigError as err:
         sys.exit(f"error: {err}")

@@ -173,22 +173,23 @@ def study_errors(config: dict) -> list[str]:
 
 
 def _plan_errors(plan: dict, where: str) -> list[str]:
-    errs = []
+    errs = {}  # one message per problem, naming the first point it concerns
     table = plan["table"].get("columns")
     if table and table not in plan["across"] + plan["vary"] + ["seed", "step"]:
-        errs.append(f"{where}.table.columns': {table!r} is not a key the study varies: {plan['across'] + plan['vary']}")
+        varied = plan["across"] + plan["vary"]
+        errs["table"] = f"{where}.table.columns': {table!r} is not a key the study varies: {varied}"
     if "pruning" in plan["report"] and not all(plan["retention"].values()):
-        errs.append(f"{where}.retention': report pruning needs criteria here or in width_sweep.retention")
+        errs["retention"] = f"{where}.retention': report pruning needs criteria here or in width_sweep.retention"
     for stack in plan["stacks"]:
-        spec = stack["spec"]
+        spec, point = stack["spec"], stack["point"]
         late = [s for s in stack["read_at"] if s > spec["steps"]]
         if late:
-            errs.append(f"{where}.read_at': {late} after the last step {spec['steps']} of point {stack['point']}")
+            errs.setdefault("read_at", f"{where}.read_at': {late} after the last step {spec['steps']} of point {point}")
         if "pruning" in plan["report"] and (spec["model"] != "mlp2" or spec["norm"] == "layernorm"):
-            errs.append(f"{where}.report': pruning needs the 2-layer MLP without LayerNorm (point {stack['point']})")
+            errs.setdefault("pruning", f"{where}.report': pruning needs the 2-layer MLP without LayerNorm ({point})")
         if "bn_rho" in plan["report"] and (spec["model"] != "deep_mlp" or spec["norm"] != "batchnorm"):
-            errs.append(f"{where}.report': bn_rho needs model deep_mlp with norm batchnorm (point {stack['point']})")
-    return errs
+            errs.setdefault("bn_rho", f"{where}.report': bn_rho needs model deep_mlp with norm batchnorm ({point})")
+    return list(errs.values())
 
 
 def check(config: dict) -> None:
