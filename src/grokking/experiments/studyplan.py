@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 
-from .specs import (
+from ..runspec import (
     PER_MODEL_KEYS,
     ConfigError,
     cell_spec,
