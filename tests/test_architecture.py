@@ -82,6 +82,7 @@ LAYERS = [
         "grokking.metrics",
         "grokking.numerics",
         "grokking.phases",
+        "grokking.stats",
     },
     # the config: its validation and the run specs it resolves to (no torch; the DAG imports them)
     {"grokking.runspec", "grokking.config"},
@@ -149,6 +150,8 @@ def test_the_layer_check_finds_the_imports_it_forbids():
         "grokking.runspec",
         "grokking.experiments.specs",
         "grokking.experiments.gridplan",
+        "grokking.experiments.studyplan",
+        "grokking.experiments.decisions",
         "grokking.layout",
         "grokking.report.figures",
         "grokking.codedeps",
@@ -188,6 +191,16 @@ def test_derived_code_inputs_separate_training_from_plotting():
     assert str(PKG / "results.py") in code_files(command="dataset")  # imported by the command itself
     with pytest.raises(ValueError, match="no command function cmd_train_everything"):
         command_modules("train-everything")
+
+
+def test_the_claims_file_is_a_code_input_of_the_claims_jobs_only():
+    """Editing a claim reruns the claims report and the robustness values, never a training job."""
+    from grokking.codedeps import code_files
+
+    claims_file = str(PKG / "claims.yaml")
+    assert claims_file in code_files(command="claims") and claims_file in code_files(command="claim-values")
+    for command in ("train-run", "train-chunk", "prune-run", "width-job", "dataset"):
+        assert claims_file not in code_files(command=command), command
 
 
 def test_a_notebooks_code_inputs_are_its_imports(repo_root):

@@ -908,8 +908,11 @@ def test_known_failure_pointers_name_the_presets_that_list_the_claim(repo_root):
         assert all(name in pointers[cid] for name in configs), (cid, pointers[cid])
 
 
-def test_spearman_stays_importable_from_the_claims_module():
-    """The figure notebooks (Figs 5 and 15) import it from here."""
-    from grokking.report.claims import spearman
+def test_spearman_averages_ties_and_is_nan_for_a_constant_series():
+    """One rank correlation for the claims, the studies and the Fig 5 / Fig 15 notebooks."""
+    from grokking.stats import spearman
 
-    assert spearman([1, 2, 3], [3, 5, 9]) == pytest.approx(1.0) and math.isnan(spearman([1, 1], [1, 2]))
+    assert spearman([1, 2, 3], [3, 5, 9]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3], [9, 5, 3]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486832980505138)
+    assert math.isnan(spearman([1, 1], [1, 2]))

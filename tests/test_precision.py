@@ -80,7 +80,9 @@ def test_computing_sets_the_cuda_matmul_precision_only_inside_the_block():
 
 
 def test_the_config_key_reaches_the_engine_and_lists_every_precision(repo_root):
-    schema = yaml.safe_load(open(repo_root / "src" / "grokking" / "config.schema.yaml"))
+    from grokking.runspec import SCHEMA_PATH
+
+    schema = yaml.safe_load(open(SCHEMA_PATH))
     assert schema["$defs"]["run_settings"]["properties"]["precision"]["enum"] == list(PRECISIONS)
     cfg = yaml.safe_load(open(repo_root / "config" / "config.yaml"))
     assert cfg["run_defaults"]["precision"] == "fp32"

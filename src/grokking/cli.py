@@ -257,9 +257,9 @@ def cmd_robustness(a):
 def cmd_figure_index(a):
     import yaml
 
-    from .report.figures import ROOT, figure_index
+    from .report.figures import figure_index
 
-    with open(a.config or ROOT / "config" / "config.yaml") as fh:
+    with open(a.config or "config/config.yaml") as fh:
         print(figure_index(yaml.safe_load(fh)), end="")
 
 

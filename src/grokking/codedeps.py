@@ -91,13 +91,25 @@ def command_modules(command: str) -> set[str]:
     raise ValueError(f"grokking.cli has no command function {name}")
 
 
+def data_files(module: str) -> list[Path]:
+    """The package data that ``module`` declares it reads as its own input: the file names of a top-level
+    ``PACKAGE_DATA = ("claims.yaml", ...)``, relative to the package (a module that reads a file only to
+    check a name, as ``config`` reads the claim ids, does not declare it)."""
+    path = _module_file(module)
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PACKAGE_DATA" for t in node.targets):
+            return [SRC / PACKAGE / name for name in ast.literal_eval(node.value)]
+    return []
+
+
 def code_files(*modules: str, command=None, notebook=None, root=None) -> list[str]:
     """The source files of the closure of ``modules``, of a ``cli`` command, and of a notebook's
-    imports, relative to ``root``. With a command, the entry points themselves are included as files
-    (``cli`` imports each command's modules lazily, inside the command, so only those run)."""
+    imports, plus the package data they declare (``PACKAGE_DATA``), relative to ``root``. With a command,
+    the entry points themselves are included as files (``cli`` imports each command's modules lazily,
+    inside the command, so only those run)."""
     names = set(ENTRY_POINTS) if command else set()
     extra = sorted(command_modules(command)) if command else []
     for m in list(modules) + extra + sorted(notebook_modules(notebook) if notebook else ()):
         names |= set(closure(m))
-    files = sorted({_module_file(m) for m in names})
+    files = sorted({_module_file(m) for m in names} | {f for m in names for f in data_files(m)})
     return [str(f.relative_to(Path(root).resolve())) if root else str(f) for f in files]

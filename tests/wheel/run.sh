@@ -28,7 +28,6 @@ TESTS=(
 )
 DESELECT=(
     tests/test_architecture.py::test_a_notebooks_code_inputs_are_its_imports
-    tests/test_precision.py::test_the_config_key_reaches_the_engine_and_lists_every_precision
     tests/test_runs.py::test_fig1_runs_land_in_the_paper_phases
 )
 

@@ -22,28 +22,12 @@ import numpy as np
 
 from .. import numerics, phases, results
 from ..layout import Layout
+from ..stats import spearman
 from .specs import ConfigError, model_settings, stack_settings
 from .studyplan import plan_study
 from .summary import summarize
 
 READ = ("phase", "train_acc", "test_acc", "corrupted_acc", "max_test_acc")
-
-
-def spearman(x, y) -> float:
-    """Spearman rank correlation (ties averaged); NaN when either series is constant."""
-
-    def ranks(v):
-        v = np.asarray(v, dtype=float)
-        r = np.empty(len(v))
-        r[np.argsort(v, kind="stable")] = np.arange(len(v))
-        for u in np.unique(v):
-            r[v == u] = r[v == u].mean()
-        return r
-
-    rx, ry = ranks(x), ranks(y)
-    if np.ptp(rx) == 0 or np.ptp(ry) == 0:
-        return math.nan
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def load_stack_split(config: dict, spec: dict):

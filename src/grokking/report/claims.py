@@ -18,10 +18,11 @@ import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import CLAIMS_PATH
 from . import verdicts
 from .claims_render import to_html, to_markdown
 from .measure_registry import ArgumentError, arguments
-from .measures import MEASURES, grid_spec, spearman
+from .measures import MEASURES, grid_spec
 from .results_view import Results
 
 __all__ = [
@@ -34,7 +35,6 @@ __all__ = [
     "evaluate",
     "load",
     "measure",
-    "spearman",
     "to_html",
     "to_markdown",
     "unexpected_failures",
@@ -42,7 +42,8 @@ __all__ = [
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
-CLAIMS_FILE = Path(__file__).resolve().parents[1] / "claims.yaml"
+CLAIMS_FILE = CLAIMS_PATH
+PACKAGE_DATA = ("claims.yaml",)  # CLAIMS_FILE, a code input of the jobs that run this module (codedeps)
 
 REQUIRED = ("id", "figure", "claim", "metric", "measure", "op", "threshold")
 OPTIONAL = ("args", "step", "unit", "known_failure")

@@ -20,9 +20,8 @@ import yaml
 from ..config import figure_grids, figure_runs
 from ..runspec import resolve_run
 
-# The checkout a caller works in: paths relative to the working directory.
-ROOT = Path()
-WORKFLOW = ROOT / "workflow"
+# The workflow directory of the checkout a caller works in (relative to the working directory), unless given.
+WORKFLOW = Path("workflow")
 
 
 def captions(workflow=WORKFLOW) -> dict:
