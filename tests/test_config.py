@@ -179,7 +179,7 @@ def test_paper_width_sweep_is_the_papers(paper):
         spec["loss"],
         spec["steps"],
         spec["p"],
-    ) == (0.5, 0.35, 0.005, 1.0, "mse", 3000, 97)  # 3000 steps: config/README.md, "Fig 32"
+    ) == (0.5, 0.35, 0.005, 1.0, "mse", 3000, 97)  # 3000 steps: docs/decisions/016-width-sweep.md
 
 
 def test_the_schema_and_the_claims_are_package_data():

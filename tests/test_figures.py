@@ -293,10 +293,37 @@ def test_every_notebook_is_used_and_every_figure_has_its_notebook(config):
 
 # --- captions and the figure index -------------------------------------------------------------
 def test_every_configured_figure_has_a_caption_and_no_other(config):
-    caps = catalog.captions()
+    caps = catalog.captions(ROOT / "workflow")
     assert set(caps) == set(config["figures"])
     for fig, text in caps.items():
         assert text.startswith(f"Fig {int(fig[3:])}. "), fig
+
+
+@pytest.mark.parametrize("preset", ["paper", "quick", "smoke"])
+def test_captions_say_the_settings_each_preset_trains(preset, repo_root):
+    """A caption names a setting through a placeholder, filled from the preset: Fig 7's weight decays and
+    learning rates are what its grids train, not the paper's 10 / 50 at lr 1e-3 typed in the text."""
+    from grokking.config import load_preset, validate
+    from grokking.runspec import grid_settings
+
+    cfg = validate(load_preset(repo_root / "config", preset))
+    caps = catalog.captions(repo_root / "workflow", cfg)
+    assert not any(catalog.PLACEHOLDER.search(caps[f]) for f in cfg["figures"])
+    wd = grid_settings(cfg, "transformer_wd")["panels"]
+    words = " and ".join(f"{v:g}" for v in wd)
+    assert f"at weight decay {words};" in caps["fig07"], caps["fig07"]
+
+
+def test_a_caption_placeholder_that_names_nothing_is_an_error(config):
+    from grokking.runspec import grid_settings, resolve_run
+
+    panels = grid_settings(config, "wd")["panels"]
+    expected = f"lr {resolve_run(config, 'r1_wd0')['lr']:g}, " + ", ".join(f"{v:g}" for v in panels[:-1])
+    assert catalog.fill("lr {run:r1_wd0.lr}, {grid:wd.panels}", config) == f"{expected} and {panels[-1]:g}"
+    with pytest.raises(ValueError, match=r"\{grid:nope.panels\}"):
+        catalog.fill("{grid:nope.panels}", config)
+    with pytest.raises(ValueError, match=r"\{run:r1_wd0.colour\}"):
+        catalog.fill("{run:r1_wd0.colour}", config)
 
 
 def test_readme_figure_index_is_the_generated_one(config):
@@ -337,7 +364,7 @@ def test_figure_index_command_prints_it(config, capsys):
 
 
 def test_captions_reach_the_figure_rule_parameters(config, layout):
-    caps = catalog.captions()
+    caps = catalog.captions(ROOT / "workflow", config)
     for fig in config["figures"]:
         params = catalog.notebook_parameters(config, fig, layout)
         assert params["caption"] == caps[fig]

@@ -115,7 +115,7 @@ def test_report_is_self_contained(report):
 
 
 def test_report_has_every_figure_with_its_caption(report, smoke_build, smoke_config):
-    text = captions()
+    text = captions(smoke_build / "workflow", smoke_config)  # filled with the smoke settings
     by_file = {r["filename"]: (path, r) for path, r in report["results"].items()}
     figures = enabled_figures(smoke_config)
     assert len(figures) == len(smoke_config["figures"]) > 30

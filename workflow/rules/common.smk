@@ -106,7 +106,7 @@ CHUNKS = replicate_plan(0)["chunks"]
 WIDTH_JOBS = replicate_plan(0)["widths"]
 FIGS = sorted(config["figures"])
 WORKFLOW_DIR = ROOT / "workflow"  # the figure notebooks and their captions (the library is given it)
-CAPTIONS = figure_catalog.captions(WORKFLOW_DIR)
+CAPTIONS = figure_catalog.captions(WORKFLOW_DIR, config)
 
 
 def code(command=None, notebook=None):

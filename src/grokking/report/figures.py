@@ -13,21 +13,61 @@ in the working directory, where Snakemake runs), never from where the package is
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
 
-from ..config import figure_grids, figure_runs
-from ..runspec import resolve_run
+from ..config import enabled_figures, figure_grids, figure_runs
+from ..runspec import cell_spec, grid_settings, resolve_run
 
 # The workflow directory of the checkout a caller works in (relative to the working directory), unless given.
 WORKFLOW = Path("workflow")
 
 
-def captions(workflow=WORKFLOW) -> dict:
-    """Figure id -> caption (plain text), from the captions file of the ``workflow`` directory."""
+# A setting named in a caption: ``{grid:NAME.KEY}`` (a grid's ``panels``, ``seeds`` or ``keep_weights``, or
+# any KEY of its cells' resolved spec) or ``{run:NAME.KEY}`` (a run's resolved spec), filled per preset.
+PLACEHOLDER = re.compile(r"\{(grid|run):([A-Za-z0-9_]+)\.([a-z_]+)\}")
+GRID_KEYS = ("panels", "seeds", "keep_weights")
+
+
+def _words(value) -> str:
+    """A setting as a caption writes it: ``0.1 and 1``, ``alpha = 0.8, xi = 0.2``, ``3000``."""
+    if isinstance(value, (list, tuple)):
+        items = [_words(v) for v in value]
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def fill(text: str, config: dict) -> str:
+    """``text`` with its placeholders replaced by the preset's settings (an error names an unknown one)."""
+
+    def value(match):
+        kind, name, key = match.groups()
+        try:
+            if kind == "grid":
+                g = grid_settings(config, name)
+                if key == "keep_weights":
+                    return _words([f"alpha = {a:g}, xi = {x:g}" for a, x in g[key]])
+                if key in GRID_KEYS:
+                    return _words(g[key])
+                return _words(cell_spec(config, name, g["panels"][0], 0.5, 0.5)[key])
+            return _words(resolve_run(config, name)[key])
+        except KeyError:
+            raise ValueError(f"caption placeholder {match.group(0)}: no such {kind} or setting in the preset") from None
+
+    return PLACEHOLDER.sub(value, text)
+
+
+def captions(workflow=WORKFLOW, config: dict | None = None) -> dict:
+    """Figure id -> caption (plain text), from the captions file of the ``workflow`` directory; with a
+    ``config``, the placeholders of the enabled figures' captions are filled with its settings."""
     with open(Path(workflow) / "report" / "captions.yaml") as fh:
-        return {k: " ".join(str(v).split()) for k, v in (yaml.safe_load(fh) or {}).items()}
+        texts = {k: " ".join(str(v).split()) for k, v in (yaml.safe_load(fh) or {}).items()}
+    if config is None:
+        return texts
+    enabled = set(enabled_figures(config))
+    return {k: fill(v, config) if k in enabled else v for k, v in texts.items()}
 
 
 def rst(text: str) -> str:
@@ -70,7 +110,7 @@ def notebook_parameters(config: dict, fig: str, layout, workflow=WORKFLOW) -> di
         "preset": config["preset"],
         "figure_id": fig,
         "out_stem": layout.figure_stem(fig, entry["slug"]),
-        "caption": captions(workflow).get(fig, ""),
+        "caption": captions(workflow, config).get(fig, ""),
         "runs": {panel: layout.run_dir(r) for panel, r in runs.items()},
         "grids": {panel: layout.grid(g) for panel, g in figure_grids(config, fig).items()},
         "data": {panel: layout.dataset_of(resolve_run(config, r)) for panel, r in runs.items()},
