@@ -1,5 +1,6 @@
-"""Build records (src/grokking/report/records.py): a build measures itself, the README's build-time line is
-generated from the records in benchmarks/records/ and never typed."""
+"""Build and benchmark records (src/grokking/report/records.py): a build measures itself, the README's
+build-time line and the benchmark tables of benchmarks/README.md are generated from the records in
+benchmarks/records/, and no measured number is typed into either document outside those blocks."""
 
 from __future__ import annotations
 
@@ -77,15 +78,90 @@ def test_records_keeps_a_record_and_check_fails_on_a_stale_readme(tmp_path, caps
     source.write_text(json.dumps(_record("quick", "2026-02-01T10:20:30Z", True, 40.0)))
     store = tmp_path / "records"
     with pytest.raises(SystemExit) as stale:
-        main(["records", "--readme", str(readme), "--records", str(store), "--add", str(source), "--check"])
+        main(["records", "--docs", str(readme), "--records", str(store), "--add", str(source), "--check"])
     assert stale.value.code == 1
     assert [p.name for p in store.iterdir()] == ["build-quick-20260201T102030Z.json"]
-    main(["records", "--readme", str(readme), "--records", str(store)])
+    main(["records", "--docs", str(readme), "--records", str(store)])
     text = readme.read_text()
     assert "typed by hand" not in text and "**40.0 min**" in text and text.endswith("\n\nmore\n")
     with pytest.raises(SystemExit) as current:
-        main(["records", "--readme", str(readme), "--records", str(store), "--check"])
+        main(["records", "--docs", str(readme), "--records", str(store), "--check"])
     assert current.value.code == 0
     readme.write_text("no block here\n")
-    with pytest.raises(ValueError, match="no generated build-time block"):
-        main(["records", "--readme", str(readme), "--records", str(store)])
+    with pytest.raises(ValueError, match="has no generated block"):
+        main(["records", "--docs", str(readme), "--records", str(store)])
+
+
+FIXTURE = {
+    "kind": "benchmark",
+    "benchmark": "bench_x.py",
+    "started": "2026-11-22T15:38:39+00:00",
+    "date_basis": "date of commit abc1234",
+    "cpu": {"model_name": None, "isa": ["avx2", "fma"], "cores": 2},
+    "threads": 2,
+    "code_version": "abc1234",
+    "command": "python benchmarks/bench_x.py --steps 20",
+    "rows": [
+        {"size": "paper", "K": 1, "seconds_per_model_step": 0.0379, "speedup_vs_reference": 2.06},
+        {"size": "a|b", "K": 4, "speedup_vs_reference": None, "spread_range": [1.6, 2.1], "ok": True},
+    ],
+    "summary": {"total_wall_seconds": 69, "sanity": {"transformer": 1e-6, "deep_mlp": 0.0}},
+    "note": "noisy",
+    "source": "transcribed from benchmarks/README.md at abc1234",
+}
+
+
+def test_a_record_renders_as_a_captioned_table():
+    assert records.render_record(FIXTURE, "bench_x-cpu") == (
+        "**bench_x.py** on CPU model not recorded, AVX2, 2 cores; 2 threads · code `abc1234` · 2026-11-22 "
+        "(date of commit abc1234) · `python benchmarks/bench_x.py --steps 20` "
+        "(`benchmarks/records/bench_x-cpu.json`)\n"
+        "\n"
+        "| size | K | seconds_per_model_step | speedup_vs_reference | spread_range | ok |\n"
+        "|---|---|---|---|---|---|\n"
+        "| paper | 1 | 0.0379 | 2.06 | – | – |\n"
+        "| a\\|b | 4 | – | – | 1.6–2.1 | yes |\n"
+        "\n"
+        "- total_wall_seconds: 69\n"
+        "- sanity: transformer 1e-06, deep_mlp 0.0\n"
+        "\n"
+        "*Note:* noisy\n"
+    )
+    on_gpu = dict(FIXTURE, device={"name": "H100", "precision": "float32"}, threads=None, software="PyTorch 2.11",
+                  code_version=None, base_sha="def5678", date_basis=None, command=None, rows=[{"K": 1}])  # fmt: skip
+    del on_gpu["summary"], on_gpu["note"]
+    assert records.render_record(on_gpu) == (
+        "**bench_x.py** on H100, float32; PyTorch 2.11 · code version not recorded against base `def5678` · "
+        "2026-11-22\n\n| K |\n|---|\n| 1 |\n"
+    )
+
+
+def test_records_renders_every_block_of_every_doc_and_check_names_the_stale_ones(tmp_path, capsys):
+    store = tmp_path / "records"
+    store.mkdir()
+    (store / "bench_x-cpu.json").write_text(json.dumps(FIXTURE))
+    doc = tmp_path / "bench.md"
+    begin = records.RECORD_BEGIN.format(name="bench_x-cpu")
+    doc.write_text(
+        f"# B\n\nThe marker `{begin}` quoted in prose is no block.\n\n{begin}\n| 1 ms | typed |\n{records.END}\n\nend\n"
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n\n{records.BEGIN}\n- old\n{records.END}\n")
+    args = ["records", "--docs", str(readme), str(doc), "--records", str(store)]
+    with pytest.raises(SystemExit) as stale:
+        main([*args, "--check"])
+    assert stale.value.code == 1
+    err = capsys.readouterr().err
+    assert f"{doc}: stale: bench_x-cpu" in err and f"{readme}: stale: build-time" in err
+    main(args)
+    text = doc.read_text()
+    assert text == (
+        f"# B\n\nThe marker `{begin}` quoted in prose is no block.\n\n{begin}\n"
+        f"{records.render_record(FIXTURE, 'bench_x-cpu')}{records.END}\n\nend\n"
+    )
+    with pytest.raises(SystemExit) as current:
+        main([*args, "--check"])
+    assert current.value.code == 0
+    doc.write_text(f"{records.RECORD_BEGIN.format(name='missing')}\n{records.END}\n")
+    with pytest.raises(ValueError, match="'missing', but .*missing.json does not exist"):
+        main(args)

@@ -269,19 +269,20 @@ def cmd_build_record(a):
 
 
 def cmd_records(a):
-    """Rewrite README.md's build-time block from benchmarks/records/ (``--check``: exit 1 if it is stale)."""
-    from pathlib import Path
-
-    from .report.records import keep, load, readme_block, render_readme, update_readme
+    """Rewrite the generated blocks (README.md's build-time line, benchmarks/README.md's record tables) from
+    benchmarks/records/ (``--check``: exit 1 if any is stale)."""
+    from .report.records import keep, stale_blocks, update_doc
 
     for record in a.add:
         print(f"{record} -> {keep(record, a.records)}", file=sys.stderr)
     if a.check:
-        stale = readme_block(Path(a.readme).read_text()) != render_readme(load(a.records))
-        print(f"{a.readme}: build-time block {'stale' if stale else 'current'}", file=sys.stderr)
-        sys.exit(1 if stale else 0)
-    changed = update_readme(a.readme, a.records)
-    print(f"{a.readme}: build-time block {'rewritten' if changed else 'unchanged'}", file=sys.stderr)
+        stale = {doc: stale_blocks(doc, a.records) for doc in a.docs}
+        for doc, names in stale.items():
+            print(f"{doc}: {'stale: ' + ', '.join(names) if names else 'current'}", file=sys.stderr)
+        sys.exit(1 if any(stale.values()) else 0)
+    for doc in a.docs:
+        changed = update_doc(doc, a.records)
+        print(f"{doc}: generated blocks {'rewritten' if changed else 'unchanged'}", file=sys.stderr)
 
 
 def cmd_figure_index(a):
@@ -517,10 +518,10 @@ def main(argv=None):
     br.add_argument("--out", required=True)
     br.add_argument("command_words", nargs="*", help="the command that was timed")
     br.set_defaults(func=cmd_build_record)
-    rc = sub.add_parser("records", help="README.md's build-time block from benchmarks/records/")
-    rc.add_argument("--readme", default="README.md")
+    rc = sub.add_parser("records", help="the docs' generated blocks (build time, benchmark tables) from the records")
+    rc.add_argument("--docs", nargs="+", default=["README.md", "benchmarks/README.md"], help="documents to render")
     rc.add_argument("--records", default="benchmarks/records")
-    rc.add_argument("--check", action="store_true", help="exit 1 when the block differs from the records")
+    rc.add_argument("--check", action="store_true", help="exit 1 when a block differs from the records")
     rc.add_argument("--add", nargs="*", default=[], help="build records to keep in --records first")
     rc.set_defaults(func=cmd_records)
     fi = sub.add_parser("figure-index", help="print README.md's figure index (Markdown) generated from the config")

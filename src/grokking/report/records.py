@@ -7,6 +7,15 @@ the code version. ``make record-build`` copies it into ``benchmarks/records/`` (
 history lives there, one file per measured build, never in the docs. The README shows one line, the
 latest clean build of each preset, as a generated block (:func:`render_readme`) that a test keeps equal to
 what the records give.
+
+The same records hold the benchmarks' measurements (``kind: "benchmark"``, one file per measurement run:
+the script, CPU or device, code version, date, command and the numbers as ``rows`` of named fields, with an
+optional ``summary`` of single values and a ``note``; ``date_basis`` says where ``started`` came from when the
+run's own date is not known). A document shows one as a generated block
+``<!-- generated:record NAME -->`` ... ``<!-- /generated -->``, the Markdown table that :func:`render_record`
+makes of ``benchmarks/records/NAME.json``. ``python -m grokking records`` rewrites every block of both kinds
+in README.md and benchmarks/README.md (:func:`update_doc`); ``--check`` lists the stale ones
+(:func:`stale_blocks`). A measured number is typed into no document: it is a record, rendered.
 """
 
 from __future__ import annotations
@@ -21,7 +30,13 @@ from ..atomic import write_bytes
 from ..results import code_version
 
 BEGIN, END = "<!-- generated:build-time (make record-build; python -m grokking records) -->", "<!-- /generated -->"
-BLOCK = re.compile(re.escape(BEGIN) + r"\n(?P<content>.*?)" + re.escape(END), re.S)
+RECORD_BEGIN = "<!-- generated:record {name} -->"
+# Both kinds of block: the build-time line (README.md) and a record's table (``arg`` is the record's name).
+# Markers stand on lines of their own, so that a marker quoted in the prose is not a block.
+BLOCKS = re.compile(
+    r"^<!-- generated:(?P<kind>build-time|record)(?P<arg>[^\n]*?) -->\n(?P<content>.*?)^" + re.escape(END) + "$",
+    re.S | re.M,
+)
 
 
 def cpu_identity() -> dict:
@@ -124,17 +139,123 @@ def render_readme(records: list[dict]) -> str:
 
 
 def readme_block(text: str) -> str:
-    match = BLOCK.search(text)
-    if match is None:
-        raise ValueError(f"the README has no generated build-time block ({BEGIN} ... {END})")
-    return match["content"]
+    """The content of the README's build-time block."""
+    for match in BLOCKS.finditer(text):
+        if match["kind"] == "build-time":
+            return match["content"]
+    raise ValueError(f"the README has no generated build-time block ({BEGIN} ... {END})")
 
 
-def update_readme(readme, records_dir) -> bool:
-    """Rewrite the README's block from the records; True when it changed."""
-    text = Path(readme).read_text()
-    readme_block(text)
-    new = BLOCK.sub(lambda m: f"{BEGIN}\n{render_readme(load(records_dir))}{END}", text)
+def _cell(value) -> str:
+    """One value as a table cell: numbers as written in the record, a range ``[lo, hi]`` of a ``*_range``
+    field is ``lo–hi``, other lists are joined with " / ", a dict is ``key value, ...``, None is "–"."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return " / ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_cell(v)}" for k, v in value.items())
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _value(key: str, value) -> str:
+    if key.endswith("_range") and isinstance(value, (list, tuple)) and len(value) == 2:
+        return f"{_cell(value[0])}–{_cell(value[1])}"
+    return _cell(value)
+
+
+def describe_where(record: dict) -> str:
+    """Where a benchmark ran, as its record says: the device (a GPU), else the CPU (model, ISA, cores), and
+    the threads and software where given."""
+    parts = []
+    device, cpu = record.get("device"), record.get("cpu")
+    if isinstance(device, dict):
+        parts.append(", ".join(str(device[k]) for k in ("name", "precision") if device.get(k)))
+    elif cpu:
+        isa = [{"avx512f": "AVX-512", "avx2": "AVX2"}.get(f, f) for f in cpu.get("isa", []) if f != "fma"]
+        bits = [cpu.get("model_name") or "CPU model not recorded", *isa[-1:]]
+        if cpu.get("cores"):
+            bits.append(f"{cpu['cores']} cores")
+        parts.append(", ".join(bits))
+    if record.get("threads"):
+        parts.append(f"{record['threads']} thread{'s' if record['threads'] != 1 else ''}")
+    if record.get("software"):
+        parts.append(record["software"])
+    return "; ".join(parts)
+
+
+def render_record(record: dict, name: str = "") -> str:
+    """A benchmark record as Markdown: a caption line (benchmark, CPU/device, code version, date, command),
+    the table of its ``rows`` (columns: every field, in the order they first appear), its ``summary`` as a
+    list and its ``note``."""
+    code = f"code `{record['code_version']}`" if record.get("code_version") else "code version not recorded"
+    if record.get("base_sha"):  # a before/after comparison (ab_compare.py): the base it was measured against
+        code += f" against base `{record['base_sha']}`"
+    date = record["started"][:10] + (f" ({record['date_basis']})" if record.get("date_basis") else "")
+    caption = f"**{record['benchmark']}** on {describe_where(record)} · {code} · {date}"
+    if record.get("command"):
+        caption += f" · `{record['command']}`"
+    if name:
+        caption += f" (`benchmarks/records/{name}.json`)"
+    lines = [caption, ""]
+    rows = record.get("rows", [])
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    if columns:
+        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("|" + "---|" * len(columns))
+        lines += ["| " + " | ".join(_value(c, row.get(c)) for c in columns) + " |" for row in rows]
+    if record.get("summary"):
+        lines += [""] + [f"- {key}: {_value(key, value)}" for key, value in record["summary"].items()]
+    if record.get("note"):
+        lines += ["", f"*Note:* {record['note']}"]
+    return "\n".join(lines) + "\n"
+
+
+def block_content(kind: str, arg: str, records_dir) -> str:
+    """What a block of ``kind`` (``build-time`` or ``record``, ``arg`` its record's name) holds now."""
+    if kind == "build-time":
+        return render_readme(load(records_dir))
+    name = arg.strip()
+    path = Path(records_dir) / f"{name}.json"
+    if not path.exists():
+        raise ValueError(f"a generated block shows the record {name!r}, but {path} does not exist")
+    return render_record(json.loads(path.read_text()), name)
+
+
+def render_doc(text: str, records_dir) -> str:
+    """``text`` with every generated block rewritten from the records."""
+    if BLOCKS.search(text) is None:
+        raise ValueError(f"the document has no generated block ({BEGIN} or {RECORD_BEGIN} ... {END})")
+
+    def fill(m):
+        return f"<!-- generated:{m['kind']}{m['arg']} -->\n{block_content(m['kind'], m['arg'], records_dir)}{END}"
+
+    return BLOCKS.sub(fill, text)
+
+
+def stale_blocks(doc, records_dir) -> list[str]:
+    """The blocks of ``doc`` whose content differs from their rendering (``build-time`` or the record's name)."""
+    text = Path(doc).read_text()
+    if BLOCKS.search(text) is None:
+        raise ValueError(f"{doc} has no generated block ({BEGIN} or {RECORD_BEGIN} ... {END})")
+    return [
+        m["arg"].strip() if m["kind"] == "record" else m["kind"]
+        for m in BLOCKS.finditer(text)
+        if m["content"] != block_content(m["kind"], m["arg"], records_dir)
+    ]
+
+
+def update_doc(doc, records_dir) -> bool:
+    """Rewrite the generated blocks of ``doc`` from the records; True when it changed."""
+    text = Path(doc).read_text()
+    try:
+        new = render_doc(text, records_dir)
+    except ValueError as e:
+        raise ValueError(f"{doc}: {e}") from None
     if new != text:
-        write_bytes(readme, new.encode())
+        write_bytes(doc, new.encode())
     return new != text
