@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
 from grokking.cli import main
 from grokking.report import records
+
+DOCS = ("README.md", "benchmarks/README.md")
 
 
 def test_the_readme_build_time_is_the_one_the_records_give(repo_root):
@@ -18,6 +21,26 @@ def test_the_readme_build_time_is_the_one_the_records_give(repo_root):
     assert records.readme_block(readme) == records.render_readme(records.load(repo_root / "benchmarks" / "records")), (
         "README.md's build-time block differs from benchmarks/records/: run `python -m grokking records`"
     )
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_generated_block_is_what_its_record_gives(repo_root, doc):
+    assert records.stale_blocks(repo_root / doc, repo_root / "benchmarks" / "records") == [], (
+        f"{doc}: generated blocks differ from benchmarks/records/: run `python -m grokking records`"
+    )
+
+
+def test_every_benchmark_record_is_shown_and_says_where_it_came_from(repo_root):
+    """Each benchmark record is in a block of benchmarks/README.md, and carries what a reader needs to weigh it."""
+    text = (repo_root / "benchmarks" / "README.md").read_text()
+    shown = {m["arg"].strip() for m in records.BLOCKS.finditer(text) if m["kind"] == "record"}
+    for path in sorted((repo_root / "benchmarks" / "records").glob("*.json")):
+        record = json.loads(path.read_text())
+        if record["kind"] != "benchmark":
+            continue
+        assert path.stem in shown, f"{path.name} is shown in no block of benchmarks/README.md"
+        assert {"benchmark", "started", "code_version", "command", "rows", "source"} <= set(record), path.name
+        assert record["rows"] and (record.get("cpu") or record.get("device")), path.name
 
 
 def _tsv(path, seconds, mtime):
@@ -165,3 +188,70 @@ def test_records_renders_every_block_of_every_doc_and_check_names_the_stale_ones
     doc.write_text(f"{records.RECORD_BEGIN.format(name='missing')}\n{records.END}\n")
     with pytest.raises(ValueError, match="'missing', but .*missing.json does not exist"):
         main(args)
+
+
+# A measured-looking number: a time, a FLOP rate, a memory size in GiB or a percentage after a number or a
+# range of numbers (1.6–2.1, 116 to 92, 1.78 / 1.50), a ratio (2.06×, 11×; 8×8 is a shape), a ± spread, or a
+# fraction with three or more decimals (tests/test_decisions.py's heuristic for tables: 0.873, 1.000).
+_NUMBER = r"(?<![\w.])\d[\d,]*(?:\.\d+)?"
+_SPAN = _NUMBER + r"(?:\s*(?:–|-|to|/|\+)\s*" + _NUMBER + r")*"
+_UNIT = r"\s?(?:ms|µs|s|sec|seconds?|min|minutes?|h|hours?|job-minutes|CPU-seconds|CPU-minutes|[GT]FLOP(?:/s)?|GiB|%)"
+MEASURED = re.compile(
+    _SPAN + r"(?:" + _UNIT + r"(?![\w/])|\s?×(?!\s?[\d(]))"
+    r"|±\s?\d"
+    r"|(?<![\w.])(?:0\.[1-9]\d{2,}|[1-9]\d*\.\d{3,})(?![\w.])"
+)
+# Settings that look like measurements, per document, each with what it is.
+SETTINGS = {
+    "README.md": {
+        "120 min": "the SLURM profile's time request for a training job",
+        "30 min": "the SLURM profile's default time",
+        "120 s": "the MinJobAge the SLURM plugin needs",
+        "300 s": "SLURM's default MinJobAge",
+        "5 s": "the first status check that the SLURM test sets",
+        "17 min": "the SLURM test's bound on its build",
+        "90 %": "the paper's accuracy threshold (Table 2)",
+    },
+}
+
+
+def typed_measurements(text: str, settings=()) -> list[str]:
+    """The measured-looking numbers of a Markdown text outside its generated blocks (records, figure index),
+    code blocks and code spans (commands and settings), less the ``settings`` it names."""
+    text = records.BLOCKS.sub("", text)
+    text = re.sub(r"<!-- figure-index:start -->.*?<!-- figure-index:end -->", "", text, flags=re.S)
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    return [
+        f"{line.strip()[:100]}: {m[0]!r}"
+        for line in text.splitlines()
+        for m in MEASURED.finditer(line)
+        if m[0] not in settings
+    ]
+
+
+def test_the_heuristic_finds_typed_measurements_and_passes_settings():
+    typed = (
+        "| paper | 37.9 ms | 2.06× |\nrun at 31–77 GFLOP/s, about 60 % of it; 1.78 / 1.50 / 1.43×\n"
+        "took 69 s, 15.3 job-minutes, 116 to 92 minutes, 4.2 GiB, ±15 %; new/base 0.898\n"
+    )
+    assert [t.rsplit(": ", 1)[1] for t in typed_measurements(typed)] == [
+        "'37.9 ms'", "'2.06×'", "'31–77 GFLOP/s'", "'60 %'", "'1.78 / 1.50 / 1.43×'", "'69 s'",
+        "'15.3 job-minutes'", "'116 to 92 minutes'", "'4.2 GiB'", "'±1'", "'0.898'",
+    ]  # fmt: skip
+    settings = (
+        "p 97, N 500, α 0.5, `--steps 20`, lr 0.005, 8×8 digits, 2,261 cells × 2,000 steps, 100 steps, 4 MiB\n"
+        "```bash\nbench --budget-s 600 # 9.5 min\n```\n<!-- generated:record x -->\n| 1.5 ms |\n<!-- /generated -->\n"
+    )
+    assert typed_measurements(settings) == []
+    assert typed_measurements("a run below 90 %", {"90 %"}) == []
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_no_measured_number_is_typed_outside_the_generated_blocks(repo_root, doc):
+    """A measured number in these documents is a record, rendered (benchmarks/README.md, "Measurements are
+    records, never typed"); the heuristic is :data:`MEASURED`, its exceptions :data:`SETTINGS`."""
+    found = typed_measurements((repo_root / doc).read_text(), SETTINGS.get(doc, {}))
+    assert not found, f"{doc}: measured numbers typed outside generated blocks (make them records):\n" + "\n".join(
+        found
+    )
