@@ -29,6 +29,7 @@ from .progress import Progress
 from .seeds import derive_seed
 from .state import TrainState
 from .substacks import concat_results, sub_stack_limit
+from .transfer import upload
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,9 @@ class BatchOrder:
         if self.epoch is None or self.pos >= self.epoch.shape[1]:
             nb = self.n_train // self.bs
             perms = [torch.randperm(self.n_train, generator=g)[: nb * self.bs].view(nb, self.bs) for g in self.gens]
-            self.epoch, self.pos = torch.stack(perms, dim=0).to(self.device), 0  # (1 or K, nb, bs)
+            # Drawn on the host (the order does not depend on the device), uploaded without the host
+            # waiting for the device (:func:`.transfer.upload`): (1 or K, nb, bs).
+            self.epoch, self.pos = upload(torch.stack(perms, dim=0), self.device), 0
         idx = self.epoch[:, self.pos]
         self.pos += 1
         return idx[0] if self.shared else idx
@@ -261,10 +264,8 @@ def _train_stack(split, settings, models, dev, progress, desc, saved=None, check
     # --- training ---
     with computing(settings.precision, dev):
         for step in range(state.step + 1, settings.steps + 1):
-            x, y = _batch(data, order)
             logging = step == log_steps[state.li]
-            batch_loss = _set_gradients(family, settings, params, buffers, x, y, dropout, manual, logging)
-            opt.step()
+            batch_loss = _train_step(family, settings, params, buffers, data, order, dropout, opt, manual, logging)
             if logging:  # --- log ---
                 masks = EvalDropout(dropout.probs, seeds, step, dev) if settings.eval_dropout else None
                 row = metrics_row(family, settings, params, buffers, data, masks)
@@ -283,7 +284,7 @@ def _train_stack(split, settings, models, dev, progress, desc, saved=None, check
                 checkpoint.save(where[0], snapshot, where[1])
     bar.close()
     if dev.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(dev)  # the device trained on (not the current one: they differ with cuda:N)
     seconds = state.seconds + time.perf_counter() - start
     return TrainResult(
         np.asarray(log_steps),
@@ -307,6 +308,20 @@ def _finite_mean(x: np.ndarray) -> float:
 
 def _stack(dicts: list[dict]) -> dict:
     return {k: torch.stack([d[k] for d in dicts]) for k in dicts[0]} if dicts else {}
+
+
+def _train_step(family, settings, params, buffers, data, order, dropout, opt, manual, logging):
+    """One optimisation step of every model of the stack: a batch, the gradients, the AdamW update.
+
+    Outside the log steps (``logging`` false) a step runs on the device alone: no copy between host
+    and device that the host waits for, no read of a device value, nothing drawn from a generator of
+    another device, so that a GPU is never idle waiting for the host (tests/test_device_guard.py holds
+    every family to this). Returns the per-model batch loss (None when not ``logging`` and the family's
+    hand-written gradients can skip it)."""
+    x, y = _batch(data, order)
+    batch_loss = _set_gradients(family, settings, params, buffers, x, y, dropout, manual, logging)
+    opt.step()
+    return batch_loss
 
 
 def _batch(data: StackData, order: BatchOrder | None):

@@ -103,9 +103,10 @@ def _shared_loss_and_grads(shape, params, x, y, loss, mask, need_loss):
     B = x.shape[0]
     KN = K * N
     table = torch.cat([U, V], dim=2).permute(2, 0, 1).contiguous().view(2 * p, KN)  # row j: input j of every model
-    pairs = (x + torch.tensor([0, p], device=x.device)).reshape(
-        -1
-    )  # flat bags of two (the 1-D form is the fast kernel)
+    # Flat bags of two (the 1-D form is the fast kernel): operand m -> row m, operand n -> row p + n. The
+    # offsets (0, p) are made on the device: ``torch.tensor([0, p], device=...)`` would be a copy from
+    # the host in every step.
+    pairs = (x + torch.arange(2, device=x.device) * p).reshape(-1)
     W2 = W * 2.0 if shape.activation == "quadratic" else W  # folds d(h^2)/dh = 2h into the back-product
     rows = shared_block_rows(K, N, U.device)
     g_w = torch.zeros_like(W)
