@@ -165,14 +165,17 @@ class DeviceGuard:
     def __init__(self, collect: bool = False):
         self.collect = collect  # record every fault (``faults``) instead of raising at the first
         self.faults: list[DeviceGuardError] = []
-        self.armed = False
+        self.armed = self.in_step = False
         self.step_logging = None
         self.steps = self.armed_steps = self.device_draws = self.uploads = self.vouched = 0
         self._function = _FunctionGuard(self)
         self._dispatch = _DispatchGuard(self)
 
     def fail(self, kind: str, what: str):
-        when = "in a training step between log steps" if self.armed else "outside the armed steps"
+        if self.in_step:
+            when = "in a training step between log steps" if self.armed else "in the training step of a log step"
+        else:
+            when = "outside the training steps (setup, metrics, checkpoints, pruning)"
         err = DeviceGuardError(kind, f"{what}, {when}, at {_where()}")
         if not self.collect:
             raise err
@@ -194,11 +197,12 @@ class DeviceGuard:
             logging = kwargs["logging"] if "logging" in kwargs else args[-1]
             self.steps += 1
             self.armed_steps += not logging
-            before, self.armed = self.armed, not logging
+            before = self.armed, self.in_step
+            self.armed, self.in_step = not logging, True
             try:
                 return real(*args, **kwargs)
             finally:
-                self.armed = before
+                self.armed, self.in_step = before
 
         return step
 
