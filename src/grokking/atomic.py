@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -16,15 +17,18 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def write_bytes(path, data: bytes):
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
+@contextmanager
+def atomic_open(path):
+    """A binary file to write ``path`` through, atomically: the writer streams into a temp file in the same
+    folder, which is flushed, fsynced and renamed to ``path`` when the block ends without an error, and
+    removed when it raises. Large outputs (checkpoints, results) never need a whole copy in memory."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp creates 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -32,3 +36,9 @@ def write_bytes(path, data: bytes):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_bytes(path, data: bytes):
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    with atomic_open(path) as fh:
+        fh.write(data)

@@ -17,7 +17,6 @@ file                   content                                        loader
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_bytes
+from .atomic import atomic_open, write_bytes
 
 
 def write_json(path, obj):
@@ -34,17 +33,17 @@ def write_json(path, obj):
 
 
 def write_npz(path, **arrays):
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    write_bytes(path, buf.getvalue())
+    """A compressed npz, streamed array by array into the atomic write's temp file (never whole in memory)."""
+    with atomic_open(path) as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def write_torch(path, obj):
+    """``torch.save(obj)``, streamed tensor by tensor into the atomic write's temp file."""
     import torch
 
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    write_bytes(path, buf.getvalue())
+    with atomic_open(path) as fh:
+        torch.save(obj, fh)
 
 
 def _jsonable(x):

@@ -11,7 +11,6 @@ line in the log and training starts over.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import write_bytes
+from ..atomic import atomic_open
 
 
 def fingerprint(*parts) -> str:
@@ -55,10 +54,13 @@ class Checkpoint:
         return self.every_seconds > 0 and time.monotonic() - self._last >= self.every_seconds
 
     def save(self, part: int, state: dict, layout: dict):
-        """Write sub-stack ``part``'s ``state``; ``layout`` is how the engine cut the job into sub-stacks."""
-        buf = io.BytesIO()
-        torch.save({"fingerprint": self.fingerprint, "layout": layout, **state}, buf)
-        write_bytes(self._path(part), buf.getvalue())
+        """Write sub-stack ``part``'s ``state``; ``layout`` is how the engine cut the job into sub-stacks.
+
+        ``torch.save`` streams into the atomic write's temp file, one tensor at a time (a device tensor is
+        copied to the host on its own): the host never holds the serialised checkpoint, which is as large
+        as the stack's weights and optimizer moments together."""
+        with atomic_open(self._path(part)) as fh:
+            torch.save({"fingerprint": self.fingerprint, "layout": layout, **state}, fh)
         self._last = time.monotonic()
 
     def load(self, part: int, layout: dict) -> dict | None:
@@ -68,8 +70,8 @@ class Checkpoint:
         if not path.exists():
             return None
         try:
-            # our own file (numpy curves inside), written atomically by save()
-            state = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=False)
+            # our own file (numpy curves inside), written atomically by save(); read record by record
+            state = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as err:  # noqa: BLE001 - any unreadable file means: start over
             print(
                 f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); training from step 0", file=sys.stderr
