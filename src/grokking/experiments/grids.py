@@ -32,7 +32,8 @@ def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=Tru
     models = [model_settings(c[1]) for c in chunk["cells"]]
     res = train(split, settings, models, device=device, progress=progress, desc=desc, checkpoint=checkpoint)
     family = get_family(settings.shape)
-    neuron = family.neuron_ipr(res.params, settings.ipr_mode).float().numpy()
+    mode = settings.ipr_mode
+    neuron = by_model_blocks(lambda p: family.neuron_ipr(p, mode), res.params).float().numpy()
     arrays = {
         "ids": np.asarray(ids),
         "steps": res.steps,
@@ -47,19 +48,45 @@ def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=Tru
     }
     for key, curve in res.curves.items():
         arrays[f"curve_{key}"] = curve.astype(np.float32)
-    keep = set(chunk["keep"])
-    if keep:
-        mode = settings.ipr_mode
-        iprs = {"": _ipr_all(family, res.params, mode), "_init": _ipr_all(family, res.init_params, mode)}
-    for k, cid in enumerate(ids):
-        if cid in keep:
+    keep_ids = set(chunk["keep"])
+    keep = [k for k, cid in enumerate(ids) if cid in keep_ids]
+    if keep:  # only the kept models: their weights, and their IPRs at init and at the end
+        kept = {
+            "": {k: v[keep] for k, v in res.params.items()},
+            "_init": {k: v[keep] for k, v in res.init_params.items()},
+        }
+        iprs = {suffix: _ipr_all(family, params, mode) for suffix, params in kept.items()}
+        for j, k in enumerate(keep):
+            cid = ids[k]
             for name, t in {**res.params, **res.buffers}.items():
                 arrays[f"weights/{cid}/{name}"] = t[k].numpy()
             for suffix, comps in iprs.items():
                 for comp, v in comps.items():
-                    arrays[f"ipr{suffix}/{cid}/{comp}"] = v[k]
+                    arrays[f"ipr{suffix}/{cid}/{comp}"] = v[j]
     results.write_npz(out_path, **arrays)
     return res
+
+
+IPR_BLOCK_BYTES = 64 * 2**20  # float64 bytes of the parameters of one block of models in by_model_blocks
+
+
+def by_model_blocks(fn, params: dict, block_bytes: int = IPR_BLOCK_BYTES):
+    """``fn(params)`` of a stack (a tensor, or a dict of tensors, with the model axis first), computed on
+    consecutive blocks of its models and concatenated: the same numbers, since each model's come from its
+    own weights alone, but the float64 and complex temporaries of an IPR are those of a block, not of the
+    whole stack (about 1 GiB at the paper's 76 models of width 5000, on the host even when training ran on
+    a GPU)."""
+    import torch
+
+    K = next(iter(params.values())).shape[0]
+    per_model = sum(v[0].numel() for v in params.values()) * 8
+    block = max(1, block_bytes // max(1, per_model))
+    if block >= K:
+        return fn(params)
+    outs = [fn({k: v[s : s + block] for k, v in params.items()}) for s in range(0, K, block)]
+    if isinstance(outs[0], dict):
+        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+    return torch.cat(outs)
 
 
 def _ipr_all(family, params, mode) -> dict:

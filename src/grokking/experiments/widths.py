@@ -21,6 +21,7 @@ import numpy as np
 from .. import numerics, results
 
 RETENTION_RULES = ("prefix", "last")
+IPR_BLOCK_BYTES = 64 * 2**20  # float64 bytes of the weights of the models whose IPR is computed at once
 
 
 def prunable_count(curve, threshold: float, rule: str = "prefix") -> int:
@@ -70,6 +71,8 @@ def train_width_job(
     job: dict, data_path, out_path, *, device="auto", progress=True, desc="width", checkpoint=None
 ) -> dict:
     """Train ``job["seeds"]`` at ``job["spec"]["width"]`` as one stack, prune each seed lowest-IPR first."""
+    import torch
+
     from ..engine import resolve_device, train
     from ..models import get_family
     from .pruning import CURVE_KEYS, prune_curves, pruning_order
@@ -81,12 +84,21 @@ def train_width_job(
     settings = stack_settings(dict(spec, record_neuron_ipr=False))
     models = [model_settings(with_seed(spec, s)) for s in seeds]
     res = train(split, settings, models, device=dev, progress=progress, desc=desc, checkpoint=checkpoint)
-    ipr = get_family(settings.shape).neuron_ipr(res.params, settings.ipr_mode)  # (K, N)
+    K = len(seeds)
+    # Host memory: the initial weights are not needed here; the IPR is computed a block of models at a time
+    # (its float64 and complex temporaries are those of the block, the numbers the same); the final weights
+    # go to the device one tensor at a time, each host copy let go as it goes (on the CPU, .to keeps the
+    # very same tensor).
+    res.init_params.clear()
+    family, mode = get_family(settings.shape), settings.ipr_mode
+    block = max(1, IPR_BLOCK_BYTES // (8 * sum(v[0].numel() for v in res.params.values())))
+    ipr = torch.cat(
+        [family.neuron_ipr({k: v[s : s + block] for k, v in res.params.items()}, mode) for s in range(0, K, block)]
+    )  # (K, N)
     order = pruning_order(ipr, lowest_first=True)
     labels, n_noise = split.train_labels(spec["corruption"])
-    K = len(seeds)
-    params = {k: v.to(dev) for k, v in res.params.items()}
-    buffers = {k: v.to(dev) for k, v in res.buffers.items()}
+    params = {k: res.params.pop(k).to(dev) for k in list(res.params)}
+    buffers = {k: res.buffers.pop(k).to(dev) for k in list(res.buffers)}
     curves = prune_curves(
         settings.shape, params, buffers, order, split, np.tile(labels, (K, 1)), [n_noise] * K, settings.loss
     )
