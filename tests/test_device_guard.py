@@ -17,6 +17,7 @@ import pytest
 import torch
 import yaml
 from device_guard import GENERATOR, MIXING, SYNC, DeviceGuard, DeviceGuardError
+from test_resume import Interrupted, KilledAfter  # a checkpoint whose job dies after its n-th save
 
 from grokking.data import Universe
 from grokking.data.images import ImageSet, build_image_set
@@ -191,24 +192,6 @@ def test_every_family_and_path_trains_on_the_device(name, request, monkeypatch):
         assert guard.device_draws >= guard.steps
     if st.batch_size and len(set(m.seed for m in models)) > 1 and st.batch_size > 100:
         assert guard.uploads > 0  # new epochs inside guarded steps went through the non-blocking upload
-
-
-class Interrupted(Exception):
-    pass
-
-
-class KilledAfter(Checkpoint):
-    """A checkpoint whose job dies right after its ``n``-th save."""
-
-    def __init__(self, *args, n: int, **kw):
-        super().__init__(*args, **kw)
-        self.n = n
-
-    def save(self, *args):
-        super().save(*args)
-        self.n -= 1
-        if self.n == 0:
-            raise Interrupted
 
 
 def test_checkpoint_save_and_resume_on_the_device(modular, tmp_path):
