@@ -131,6 +131,8 @@ def test_a_block_is_rendered_from_its_result_and_checked_by_its_hash(tmp_path):
     assert block.content == EXPECTED + REBUILD and decisions.check_block(block) is None
     assert decisions.check_text(new, results)[0]["state"] == "ok"
     assert decisions.render_text(new, results)[0] == new  # rendering again changes nothing
+    path.unlink()  # a clone has the rendered block and no result: not run, not stale
+    assert decisions.check_text(new, results) == [{"study": "tiny", "preset": "smoke", "state": "not run"}]
 
     edited = new.replace("0.912", "0.913")
     assert "edited by hand" in decisions.check_block(decisions.blocks(edited)[0])

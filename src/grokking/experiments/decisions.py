@@ -107,16 +107,17 @@ def render_text(text: str, results_dir="results", presets=None) -> tuple[str, li
 
 def check_text(text: str, results_dir="results", presets=None) -> list[dict]:
     """Each block's state without writing: ``edited`` (hash mismatch), ``stale`` (differs from its result
-    rendered now), ``ok`` or ``not run``."""
+    rendered now), ``ok``, or ``not run`` (no result here, whatever the block shows)."""
     report = []
     for b in blocks(text):
         if presets is not None and b.preset not in presets:
             continue
-        state = "edited" if check_block(b) else None
-        if state is None:
-            expected = content_for(b.name, b.preset, results_dir)
-            has_result = result_path(results_dir, b.preset, b.name).exists()
-            state = ("ok" if has_result else "not run") if expected == b.content else "stale"
+        if check_block(b):
+            state = "edited"
+        elif not result_path(results_dir, b.preset, b.name).exists():
+            state = "not run"  # a clone has no results: its sha256 is all that can be checked
+        else:
+            state = "ok" if content_for(b.name, b.preset, results_dir) == b.content else "stale"
         report.append({"study": b.name, "preset": b.preset, "state": state})
     return report
 
