@@ -47,6 +47,11 @@ robustness: $(VENV)/.installed
 	$(VENV)/bin/snakemake robustness --cores $(CORES) --configfile config/$(PRESET).yaml $(OVERLAYS)
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/$(PRESET).yaml $(OVERLAYS)
 
+# A rehearsal of the paper preset (README, "Before the first GPU hour"): every job at its full shape, each training
+# capped at a few steps, on stand-in MNIST files; ends with its cost plan (figures/rehearse/cost_plan.md)
+rehearse: $(VENV)/.installed
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/rehearse.yaml
+
 figures-paper: $(VENV)/.installed
 	$(VENV)/bin/snakemake --cores $(CORES) $(if $(STRICT),--configfile config/strict.yaml) $(if $(NUMERICS),--config numerics=$(NUMERICS))
 

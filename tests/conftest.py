@@ -74,3 +74,19 @@ def _torch_threads():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The CPU the suite ran on, and how the weights-hash test (tests/test_numerics.py) fared there: the
+    record of which CPUs the portable profile has given the stored bits on (CI's included)."""
+    from grokking.report.records import cpu_identity
+
+    cpu = cpu_identity()
+    outcome = "not run"
+    for key in ("passed", "failed"):
+        if any("test_portable_weights_are_the_stored_bits" in r.nodeid for r in terminalreporter.stats.get(key, [])):
+            outcome = key
+    terminalreporter.write_line(
+        f"CPU: {cpu['model_name']} (vendor {cpu['vendor']}, family {cpu['family']}, model {cpu['model']}, "
+        f"{' '.join(cpu['isa']) or 'no AVX2'}); weights-hash test: {outcome}"
+    )

@@ -17,13 +17,13 @@ def paper(repo_root):
     return load_preset(repo_root / "config")
 
 
-@pytest.mark.parametrize("preset", ["paper", "quick", "smoke", "gpu"])
+@pytest.mark.parametrize("preset", ["paper", "quick", "smoke", "gpu", "rehearse"])
 def test_every_preset_is_valid(repo_root, preset):
     validate(load_preset(repo_root / "config", preset))
 
 
 def test_an_unknown_preset_names_the_accepted_ones(repo_root):
-    with pytest.raises(ConfigError, match=r"preset: no .*fast\.yaml; accepted: paper, gpu, quick, smoke"):
+    with pytest.raises(ConfigError, match=r"preset: no .*fast\.yaml; accepted: paper, gpu, quick, rehearse, smoke"):
         load_preset(repo_root / "config", "fast")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -41,6 +42,13 @@ def cmd_dataset(a):
     print(f"dataset {a.operation} p={a.p}: {a.p**2} pairs -> {a.out}", file=sys.stderr)
 
 
+def cmd_mnist_standin(a):
+    from .data.standin import write_standin
+
+    manifest = write_standin(a.out, a.seed)
+    print(f"stand-in MNIST: {', '.join(manifest['files'])} -> {a.out}", file=sys.stderr)
+
+
 def cmd_image_dataset(a):
     from .data.images import build_image_set
     from .data.mnist import ChecksumError, IdxFormatError, MnistUnavailable
@@ -54,6 +62,7 @@ def cmd_image_dataset(a):
             label_seed=a.label_seed,
             mnist_dir=a.dir,
             download=not a.no_download,
+            standin=a.standin,
         )
     except (MnistUnavailable, ChecksumError, IdxFormatError) as err:  # their messages say what to do
         sys.exit(f"error: {err}")
@@ -162,7 +171,7 @@ def cmd_tables(a):
     from .report.tables import render
     from .results import write_bytes
 
-    for name, text in render(json.loads(a.phase_rules) if a.phase_rules else None).items():
+    for name, text in render(json.loads(a.phase_rules) if a.phase_rules else None, a.note).items():
         write_bytes(Path(a.out) / name, text.encode())
 
 
@@ -191,12 +200,13 @@ def cmd_claims(a):
         "verdicts": counts(rows),
         "robustness": {"file": a.robustness, "seeds": study["seeds"]} if study else None,
         "not_built_in_this_preset": skipped,
+        "note": a.note,
         "claims": rows,
     }
     write_json(a.json, doc)
-    write_bytes(Path(a.md), to_markdown(rows, a.preset).encode())
+    write_bytes(Path(a.md), to_markdown(rows, a.preset, a.note).encode())
     if a.html:
-        write_bytes(Path(a.html), to_html(rows, a.preset, skipped).encode())
+        write_bytes(Path(a.html), to_html(rows, a.preset, skipped, a.note).encode())
     print(summary_text(doc), file=sys.stderr)
 
 
@@ -283,6 +293,25 @@ def cmd_records(a):
     for doc in a.docs:
         changed = update_doc(doc, a.records)
         print(f"{doc}: generated blocks {'rewritten' if changed else 'unchanged'}", file=sys.stderr)
+
+
+def cmd_cost_plan(a):
+    from pathlib import Path
+
+    from .layout import Layout
+    from .report import costplan
+    from .report.records import cpu_identity, describe_cpu
+    from .results import write_bytes
+
+    config = json.loads(a.config_json)
+    record = json.loads(Path(a.gpu_record).read_text())
+    flops = 1e12 * record["summary"]["useful_tflop_per_second_alpha_0.5"]
+    rows = costplan.measure(config, dict(config, rehearsal=None), Layout.from_config(config), flops)
+    write_bytes(Path(a.csv), costplan.to_csv(rows).encode())
+    cores = os.cpu_count()
+    md = costplan.to_markdown(rows, config["preset"], describe_cpu(cpu_identity()), cores, a.gpu_record, a.note)
+    write_bytes(Path(a.md), md.encode())
+    print(costplan.headline(rows, cores), file=sys.stderr)
 
 
 def cmd_figure_index(a):
@@ -411,6 +440,10 @@ def main(argv=None):
     d.add_argument("--label-seed", type=int, default=0)
     d.add_argument("--out", required=True)
     d.set_defaults(func=cmd_dataset)
+    ms = sub.add_parser("mnist-standin", help="rehearsal: stand-in IDX files of MNIST's shapes, with a manifest")
+    ms.add_argument("--out", required=True, help="directory of the four files")
+    ms.add_argument("--seed", type=int, default=0)
+    ms.set_defaults(func=cmd_mnist_standin)
     im = sub.add_parser("image-dataset", help="draw the training pool of a digit-image dataset (Fig 16)")
     im.add_argument("--name", required=True, choices=sorted(IMAGE_SETS))
     im.add_argument("--train-pool", type=int, required=True)
@@ -418,6 +451,7 @@ def main(argv=None):
     im.add_argument("--label-seed", type=int, default=0)
     im.add_argument("--dir", default=None, help="MNIST's four IDX files (default: the user's cache directory)")
     im.add_argument("--no-download", action="store_true", help="MNIST: fail instead of fetching missing files")
+    im.add_argument("--standin", action="store_true", help="MNIST: --dir holds a rehearsal's stand-in files")
     im.add_argument("--out", required=True)
     im.set_defaults(func=cmd_image_dataset)
     t = sub.add_parser("train-run", help="train one named run from its resolved spec")
@@ -460,6 +494,7 @@ def main(argv=None):
     tb = sub.add_parser("tables", help="render Tables 1 and 2 (Markdown, LaTeX)")
     tb.add_argument("--phase-rules", default=None, help="phase thresholds as JSON")
     tb.add_argument("--out", required=True, help="directory")
+    tb.add_argument("--note", default="", help="shown under each table's caption (a rehearsal's)")
     tb.set_defaults(func=cmd_tables)
     cl = sub.add_parser("claims", help="evaluate the paper's claims on a preset's results")
     cl.add_argument("--results", required=True, help="results/<preset> directory")
@@ -471,6 +506,7 @@ def main(argv=None):
     cl.add_argument("--md", required=True)
     cl.add_argument("--html", default=None, help="also the report as one self-contained HTML page")
     cl.add_argument("--robustness", default=None, help="the robustness study (JSON): noise and seed counts")
+    cl.add_argument("--note", default="", help="shown above the report (a rehearsal's)")
     cl.set_defaults(func=cmd_claims)
     cc = sub.add_parser("claims-check", help="print a claims report's summary; --strict: exit 1 on a FAIL")
     cc.add_argument("--json", required=True, help="results/<preset>/claims.json")
@@ -524,6 +560,13 @@ def main(argv=None):
     rc.add_argument("--check", action="store_true", help="exit 1 when a block differs from the records")
     rc.add_argument("--add", nargs="*", default=[], help="build records to keep in --records first")
     rc.set_defaults(func=cmd_records)
+    cp = sub.add_parser("cost-plan", help="a rehearsal's cost plan: per job and figure, extrapolated to the real steps")
+    cp.add_argument("--config-json", required=True, help="the rehearsal's whole config")
+    cp.add_argument("--gpu-record", required=True, help="benchmark record of Fig 3 on a GPU (its FLOP rate)")
+    cp.add_argument("--csv", required=True)
+    cp.add_argument("--md", required=True)
+    cp.add_argument("--note", default="")
+    cp.set_defaults(func=cmd_cost_plan)
     fi = sub.add_parser("figure-index", help="print README.md's figure index (Markdown) generated from the config")
     fi.add_argument("--config", default=None, help="workflow config (default: the repository's config/config.yaml)")
     fi.set_defaults(func=cmd_figure_index)

@@ -291,3 +291,11 @@ def figure_grids(config: dict, fig: str) -> dict:
 
 def enabled_figures(config: dict) -> list[str]:
     return [f for f, e in config.get("figures", {}).items() if e.get("enabled", True)]
+
+
+def built_runs(config: dict) -> list[str]:
+    """The named runs a build of ``config`` makes: those of enabled figures, and those no figure uses."""
+    figs = config.get("figures", {})
+    used = {r for f in figs for r in figure_runs(config, f).values()}
+    wanted = {r for f in enabled_figures(config) for r in figure_runs(config, f).values()}
+    return [r for r in sorted(config.get("runs", {})) if r in wanted or r not in used]

@@ -37,6 +37,10 @@ class Layout:
     def image_dataset(self, name: str) -> str:
         return f"{self.results}/data/{name}.npz"
 
+    def mnist_standin(self) -> str:
+        """A rehearsal's stand-in MNIST files: the manifest (the four files lie beside it)."""
+        return f"{self.results}/data/mnist_standin/standin.json"
+
     def dataset_of(self, spec: dict) -> str:
         if spec.get("dataset", "modular") != "modular":
             return self.image_dataset(spec["dataset"])
@@ -113,6 +117,10 @@ class Layout:
 
     def claims_md(self) -> str:
         return f"{self.figures}/claims.md"
+
+    def cost_plan(self, ext: str) -> str:
+        """A rehearsal's cost plan of its preset: ``.csv`` (per job, results) or ``.md`` (figures)."""
+        return f"{self.figures if ext == '.md' else self.results}/cost_plan{ext}"
 
     def claims_html(self) -> str:
         return f"{self.figures}/claims.html"

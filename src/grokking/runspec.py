@@ -106,11 +106,36 @@ def spec_hash(spec: dict, n: int = 16) -> str:
 # --- the three kinds of training job ------------------------------------------------------------
 
 
+def rehearsal_steps(config: dict, steps: int) -> int:
+    """``steps``, capped by a rehearsal (``rehearsal.steps``; make rehearse) of the preset."""
+    cap = (config.get("rehearsal") or {}).get("steps")
+    return min(int(steps), int(cap)) if cap else int(steps)
+
+
+REHEARSAL = "REHEARSAL:"  # how a rehearsal's note begins (figures are stamped when their caption does)
+
+
+def rehearsal_note(config: dict) -> str:
+    """What every figure, the claims report and the tables of a rehearsal say ("" outside one)."""
+    cap = (config.get("rehearsal") or {}).get("steps")
+    if not cap:
+        return ""
+    return (
+        f"{REHEARSAL} every training capped at {cap} step{'s' if cap > 1 else ''} and MNIST replaced by stand-in "
+        "files (make rehearse); not the paper's results"
+    )
+
+
 def resolve_run(config: dict, name: str) -> dict:
-    """Named run ``name``: ``run_defaults`` overlaid with ``runs[name]``."""
+    """Named run ``name``: ``run_defaults`` overlaid with ``runs[name]`` (steps capped in a rehearsal, with an
+    explicit ``log_every`` capped at them)."""
     if name not in config.get("runs", {}):
         raise ConfigError(f"run {name!r} is not defined; defined runs: {sorted(config.get('runs', {}))}")
-    return dict(resolve(config, config["runs"][name]), name=name)
+    spec = dict(resolve(config, config["runs"][name]), name=name)
+    spec["steps"] = rehearsal_steps(config, spec["steps"])
+    if spec["log_every"] is not None:
+        spec["log_every"] = min(spec["log_every"], spec["steps"])
+    return spec
 
 
 def grid_settings(config: dict, grid: str) -> dict:
@@ -136,6 +161,7 @@ def cell_spec(config: dict, grid: str, panel_value, alpha, xi) -> dict:
         ref, bs = int(rule["reference_batch"]), int(spec["batch_size"])
         spec["steps"] = int(round(spec["steps"] * ref / bs))
         spec["lr"] = float(spec["lr"] * math.sqrt(bs / ref))
+    spec["steps"] = rehearsal_steps(config, spec["steps"])
     spec["log_every"] = max(1, spec["steps"] // int(g["curve_points"]))
     return spec
 
@@ -144,6 +170,7 @@ def width_spec(config: dict, width: int) -> dict:
     """One width of the Fig 32 sweep (its seeds are per-model settings, :func:`with_seed`)."""
     ws = config["width_sweep"]
     spec = resolve(config, ws.get("settings"), {"width": int(width), "record_neuron_ipr": False})
+    spec["steps"] = rehearsal_steps(config, spec["steps"])
     spec["log_every"] = max(1, spec["steps"] // int(ws["curve_points"]))
     return spec
 

@@ -75,8 +75,10 @@ rule tables:
         python=PYTHON,
         rules=json.dumps(config["phases"], sort_keys=True),
         outdir=lambda w, output: os.path.dirname(output[0]),
+        note=REHEARSAL_NOTE,
     shell:
-        "{params.python} -m grokking tables --phase-rules {params.rules:q} --out {params.outdir} > {log} 2>&1"
+        "{params.python} -m grokking tables --phase-rules {params.rules:q} --out {params.outdir} "
+        "--note {params.note:q} > {log} 2>&1"
 
 
 rule claims:
@@ -106,10 +108,12 @@ rule claims:
         thresholds=json.dumps(config.get("claims", {}).get("thresholds", {}), sort_keys=True),
         known=json.dumps(config.get("claims", {}).get("known_failures", {}), sort_keys=True),
         study=lambda w, input: f"--robustness {input.study}" if input.study else "",
+        note=REHEARSAL_NOTE,
     shell:
         "{params.python} -m grokking claims --results {params.results} --preset {params.preset} "
         "--active {params.active:q} --thresholds {params.thresholds:q} --known-failures {params.known:q} "
-        "--json {output.json} --md {output.md} --html {output.html} {params.study} > {log} 2>&1"
+        "--json {output.json} --md {output.md} --html {output.html} {params.study} --note {params.note:q} "
+        "> {log} 2>&1"
 
 
 rule claim_values:
@@ -168,3 +172,24 @@ rule claims_verdict:
     shell:
         "{params.python} -m grokking claims-check --json {input.claims} --report {input.report} --strict "
         "--out {output} 2>&1 | tee {log}"
+
+
+rule cost_plan:
+    """A rehearsal's cost plan (make rehearse): each training and pruning job's wall time and peak memory,
+    extrapolated to the preset's real step counts, per figure and per kind of job."""
+    input:
+        build=build_targets(),
+        gpu_record=GPU_RATE_RECORD,
+        code=code("cost-plan"),
+    output:
+        csv=L.cost_plan(".csv"),
+        md=L.cost_plan(".md"),
+    log:
+        L.log("cost_plan"),
+    params:
+        python=PYTHON,
+        config=lambda w: json.dumps(config),  # in its own order: the grids' order shapes the chunks
+        note=REHEARSAL_NOTE,
+    shell:
+        "{params.python} -m grokking cost-plan --config-json {params.config:q} --gpu-record {input.gpu_record} "
+        "--csv {output.csv} --md {output.md} --note {params.note:q} > {log} 2>&1"

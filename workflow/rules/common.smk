@@ -21,6 +21,7 @@ from grokking import codedeps, numerics  # noqa: E402
 from grokking.data import IMAGE_SETS  # noqa: E402
 from grokking.config import (  # noqa: E402
     ConfigError,
+    built_runs,
     enabled_figures,
     figure_grids,
     figure_runs,
@@ -36,7 +37,7 @@ from grokking.experiments.gridplan import (  # noqa: E402
     width_sweep_jobs,
     work_estimate,
 )
-from grokking.runspec import resolve_run  # noqa: E402
+from grokking.runspec import rehearsal_note, resolve_run  # noqa: E402
 from grokking.layout import RUN_FILES, TABLE_FILES, Layout  # noqa: E402
 from grokking.report import figures as figure_catalog  # noqa: E402
 
@@ -46,6 +47,7 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 PRESET = config["preset"]
+REHEARSAL_NOTE = rehearsal_note(config)  # "" outside a rehearsal (make rehearse)
 L = Layout.from_config(config)
 # Every job runs with the config's numeric profile (src/grokking/numerics.py) and a fixed thread count:
 # set here, before any job starts, so that notebooks and SLURM jobs (which inherit it) run with it too.
@@ -181,10 +183,17 @@ def image_dataset_args(name):
     """The image-dataset command's options from data.<name> (the MNIST directory, when set, and download)."""
     d = config["data"][name]
     args = f"--train-pool {d['train_pool']} --pool-seed {d['pool_seed']} --label-seed {config['data']['label_seed']}"
-    if name == "mnist":
+    if name == "mnist" and config["rehearsal"]:
+        args += f" --dir {shlex.quote(str(Path(L.mnist_standin()).parent))} --no-download --standin"
+    elif name == "mnist":
         args += f" --dir {shlex.quote(str(d['dir']))}" if d["dir"] else ""
         args += "" if d["download"] else " --no-download"
     return args
+
+
+def image_dataset_inputs(w):
+    """A rehearsal's MNIST reads the stand-in files (rule mnist_standin)."""
+    return [L.mnist_standin()] if w.name == "mnist" and config["rehearsal"] else []
 
 
 def run_dataset(w):
@@ -196,17 +205,10 @@ def grid_config(grid):
     ``<grid>~rep<k>`` that of replicate k."""
     base, k = split_replicate(grid)
     rc = REPLICATES[k]
-    sub = {k: rc.get(k) for k in ("run_defaults", "model_defaults", "data", "ipr", "phases", "grid_defaults")}
+    keys = ("run_defaults", "model_defaults", "data", "ipr", "phases", "grid_defaults", "rehearsal")
+    sub = {k: rc.get(k) for k in keys}
     sub["grids"] = {base: rc["grids"][base]}
     return sub
-
-
-def built_runs():
-    """The named runs this preset builds: those of enabled figures, and those no figure uses."""
-    figs = config["figures"]
-    used = {r for f in figs for r in figure_runs(config, f).values()}
-    wanted = {r for f in enabled_figures(config) for r in figure_runs(config, f).values()}
-    return [r for r in RUNS if r in wanted or r not in used]
 
 
 def active_claims():
@@ -222,7 +224,7 @@ def active_claims():
         for c in CLAIMS
         if set(c.grids) <= grids
         and set(c.pruning) <= pruned
-        and set(c.runs) <= set(built_runs())
+        and set(c.runs) <= set(built_runs(config))
         and (widths or not c.width_sweep)
     ]
 
@@ -265,7 +267,7 @@ def figure_parameters(w):
 
 def build_targets():
     """Everything a build of the preset makes: runs, tables, the claims report, figures, grid tables."""
-    targets = [L.run_file(r, "summary.json") for r in built_runs()] + [L.table(name) for name in TABLE_FILES]
+    targets = [L.run_file(r, "summary.json") for r in built_runs(config)] + [L.table(name) for name in TABLE_FILES]
     targets += [L.claims_json(), L.claims_md()]
     for fig in enabled_figures(config):
         targets += L.figure_files(fig, config["figures"][fig]["slug"])
@@ -273,9 +275,15 @@ def build_targets():
     return targets
 
 
+# A rehearsal's GPU estimate: the FLOP rate measured for Fig 3 on an H100 (benchmarks/README.md)
+GPU_RATE_RECORD = "benchmarks/records/bench_gpu_grid-h100-fig03.json"
+
+
 def all_targets():
-    """The build, and under `claims.strict` the verdict check that runs once everything else is made."""
-    return build_targets() + ([L.claims_verdict()] if config["claims"].get("strict") else [])
+    """The build; under `claims.strict` the verdict check that runs once everything else is made; in a
+    rehearsal (make rehearse) the cost plan."""
+    targets = build_targets() + ([L.claims_verdict()] if config["claims"].get("strict") else [])
+    return targets + ([L.cost_plan(".csv"), L.cost_plan(".md")] if config["rehearsal"] else [])
 
 
 def print_claims_summary():

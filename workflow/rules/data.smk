@@ -25,8 +25,9 @@ rule dataset:
 rule image_dataset:
     """Digit images (Fig 16): the training pool drawn once, the test set and the random-label stream.
     MNIST's four files are read from data.mnist.dir, or downloaded there once and checked (SHA-256);
-    the offline stand-in comes with scikit-learn."""
+    the offline stand-in comes with scikit-learn. A rehearsal reads stand-in MNIST files instead."""
     input:
+        standin=image_dataset_inputs,
         code=code("image-dataset"),
     output:
         L.image_dataset("{name}"),
@@ -43,3 +44,21 @@ rule image_dataset:
         args=lambda w: image_dataset_args(w.name),
     shell:
         "{params.python} -m grokking image-dataset --name {wildcards.name} {params.args} --out {output} > {log} 2>&1"
+
+
+rule mnist_standin:
+    """A rehearsal (make rehearse): stand-in IDX files of MNIST's exact shapes, and their manifest."""
+    input:
+        code=code("mnist-standin"),
+    output:
+        L.mnist_standin(),
+    log:
+        L.log("mnist_standin", "mnist"),
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        python=PYTHON,
+        dir=lambda w, output: Path(output[0]).parent,
+    shell:
+        "{params.python} -m grokking mnist-standin --out {params.dir:q} > {log} 2>&1"

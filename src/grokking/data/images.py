@@ -232,9 +232,12 @@ def load_digits() -> tuple[np.ndarray, np.ndarray, str]:
     return bunch.images.reshape(len(bunch.images), -1), bunch.target, f"scikit-learn {sklearn.__version__} load_digits"
 
 
-def build_image_set(name: str, *, pool: int, pool_seed: int = 0, label_seed: int = 0, mnist_dir=None, download=True):
+def build_image_set(
+    name: str, *, pool: int, pool_seed: int = 0, label_seed: int = 0, mnist_dir=None, download=True, standin=False
+):
     """The :class:`ImageSet` of a config: MNIST from its four files (found or downloaded, checked), or the
-    scikit-learn digits."""
+    scikit-learn digits. ``standin``: ``mnist_dir`` holds a rehearsal's stand-in files (:mod:`.standin`), read
+    by the same reader and checked against their manifest."""
     if name == "digits":
         images, labels, source = load_digits()
         return ImageSet.build(
@@ -243,8 +246,14 @@ def build_image_set(name: str, *, pool: int, pool_seed: int = 0, label_seed: int
     if name == "mnist":
         from . import mnist
 
-        arrays = mnist.load(mnist_dir, download)
-        source = "MNIST IDX files, SHA-256 " + ", ".join(f.sha256[:12] for f in mnist.FILES.values())
+        files = mnist.FILES
+        if standin:
+            from .standin import standin_files
+
+            files = standin_files(mnist_dir)
+        arrays = mnist.load(mnist_dir, download and not standin, files)
+        kind = "stand-in MNIST IDX files (rehearsal)" if standin else "MNIST IDX files"
+        source = f"{kind}, SHA-256 " + ", ".join(f.sha256[:12] for f in files.values())
         return ImageSet.build(
             name,
             arrays["train_images"],

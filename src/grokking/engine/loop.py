@@ -74,6 +74,7 @@ class TrainResult:
     seconds: float
     device: str
     diverged_at: np.ndarray  # (K,) the logged step at which a model's loss was first not finite, -1: never
+    log_seconds: float = 0.0  # of ``seconds``, those spent on the log steps' metrics (the cost plan's split)
     extra: dict = field(default_factory=dict)
 
 
@@ -267,6 +268,7 @@ def _train_stack(split, settings, models, dev, progress, desc, saved=None, check
             logging = step == log_steps[state.li]
             batch_loss = _train_step(family, settings, params, buffers, data, order, dropout, opt, manual, logging)
             if logging:  # --- log ---
+                log_start = time.perf_counter()
                 masks = EvalDropout(dropout.probs, seeds, step, dev) if settings.eval_dropout else None
                 row = metrics_row(family, settings, params, buffers, data, masks)
                 row["batch_loss"] = batch_loss.detach()
@@ -274,6 +276,7 @@ def _train_stack(split, settings, models, dev, progress, desc, saved=None, check
                     p = {k: v.detach() for k, v in params.items()}
                     row["neuron_ipr"] = family.neuron_ipr(p, settings.ipr_mode)
                 state.log(step, len(log_steps), row, desc)
+                state.log_seconds += time.perf_counter() - log_start
                 bar.set_postfix(
                     **{k: f"{_finite_mean(state.curves[k + '_acc'][state.li - 1]):.3f}" for k in ("train", "test")}
                 )
@@ -297,6 +300,7 @@ def _train_stack(split, settings, models, dev, progress, desc, saved=None, check
         seconds,
         str(dev),
         state.diverged_at,
+        state.log_seconds,
     )
 
 

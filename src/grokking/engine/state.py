@@ -14,7 +14,7 @@ class TrainState:
     the whole state of a stack (:meth:`snapshot`, :meth:`restore`)."""
 
     def __init__(self, K: int, record_neuron_ipr: bool):
-        self.step, self.li, self.seconds = 0, 0, 0.0
+        self.step, self.li, self.seconds, self.log_seconds = 0, 0, 0.0, 0.0
         self.curves: dict = {}
         self.neuron_ipr = [] if record_neuron_ipr else None
         self.diverged_at = np.full(K, -1, dtype=np.int64)
@@ -42,6 +42,7 @@ class TrainState:
             "step": self.step,
             "li": self.li,
             "seconds": self.seconds + seconds,
+            "log_seconds": self.log_seconds,
             "curves": self.curves,
             "neuron_ipr": self.neuron_ipr,
             "diverged_at": self.diverged_at,
@@ -55,6 +56,7 @@ class TrainState:
     @torch.no_grad()
     def restore(self, saved: dict, params, buffers, opt, dropout, order):
         self.step, self.li, self.seconds = saved["step"], saved["li"], saved["seconds"]
+        self.log_seconds = saved.get("log_seconds", 0.0)
         self.curves, self.neuron_ipr, self.diverged_at = saved["curves"], saved["neuron_ipr"], saved["diverged_at"]
         for name, t in {**params, **buffers}.items():
             t.copy_(saved["params" if name in params else "buffers"][name])

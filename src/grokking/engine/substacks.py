@@ -40,4 +40,5 @@ def concat_results(parts: list):
         sum(p.seconds for p in parts),
         first.device,
         np.concatenate([p.diverged_at for p in parts]),
+        sum(p.log_seconds for p in parts),
     )

@@ -90,10 +90,15 @@ def plan(config: dict) -> dict:
 
 
 def work_estimate(spec: dict, models: int = 1) -> float:
-    """Rough cost of training ``models`` networks of ``spec`` in units of 10^9 multiply-adds per
-    example-step: the 2-layer MLP's output layer (3 B N p), the Transformer's blocks (2 tokens, 12 d^2
-    weights each, forward and backward) and head, the deep MLP's matrices. Used as the Snakemake job
-    priority, so that the longest jobs start first and a 2-core build does not end on one long job."""
+    """:func:`multiply_adds` in units of 10^9, rounded: the Snakemake job priority, so that the longest jobs
+    start first and a 2-core build does not end on one long job."""
+    return round(multiply_adds(spec, models) / 1e9, 1)
+
+
+def multiply_adds(spec: dict, models: int = 1) -> float:
+    """Rough cost of training ``models`` networks of ``spec`` in multiply-adds, forward and backward: the
+    2-layer MLP's output layer (3 B N p per step), the Transformer's blocks (2 tokens, 12 d^2 weights each)
+    and head, the deep MLP's matrices."""
     b = training_examples(spec) if spec["batch_size"] == "full" else int(spec["batch_size"])
     p, model = class_count(spec), spec.get("model", "mlp2")
     if model == "transformer":
@@ -105,7 +110,7 @@ def work_estimate(spec: dict, models: int = 1) -> float:
         per_example = 3 * (first + (int(spec["depth"]) - 2) * n * n + n * p)
     else:
         per_example = 3 * int(spec["width"]) * p
-    return round(per_example * b * int(spec["steps"]) * models / 1e9, 1)
+    return float(per_example * b * int(spec["steps"]) * models)
 
 
 def chunk_work(chunk: dict) -> float:

@@ -41,6 +41,7 @@ def train_chunk(chunk: dict, data_path, out_path, *, device="auto", progress=Tru
         "diverged_at": res.diverged_at,
         "neuron_ipr": neuron,
         "seconds": np.asarray(res.seconds),
+        "log_seconds": np.asarray(res.log_seconds),
         "device": np.asarray(res.device),
         "numerics": np.asarray(json.dumps(numerics.describe(res.device), sort_keys=True)),
         "stack": np.asarray(json.dumps(stack, sort_keys=True)),

@@ -58,6 +58,7 @@ def run_and_save(spec: dict, data_path, out_dir, *, device="auto", phase_rules=N
         ipr_quantiles={q: float(np.quantile(neuron.numpy(), q)) for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
         train_seconds=res.seconds,
         seconds_per_step=res.seconds / settings.steps,
+        log_seconds=res.log_seconds,
         settings={k: spec[k] for k in run_keys()},
         phase_rules=rules,
         **provenance,

@@ -110,6 +110,7 @@ def train_width_job(
         "n_noise": np.int64(n_noise),
         "diverged_at": res.diverged_at,
         "seconds": np.float64(res.seconds),
+        "log_seconds": np.float64(res.log_seconds),
         "device": np.asarray(res.device),
         "numerics": np.asarray(json.dumps(numerics.describe(res.device), sort_keys=True)),
         "spec": np.asarray(json.dumps(spec, sort_keys=True)),

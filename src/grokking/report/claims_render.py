@@ -70,10 +70,12 @@ def _fragile_lines(rows: list[dict]) -> list[str]:
     return [f"- `{r['id']}` ({r['figure']}): {r['fragile']}." for r in rows if r.get("fragile")]
 
 
-def to_markdown(rows: list[dict], preset: str = "") -> str:
+def to_markdown(rows: list[dict], preset: str = "", note: str = "") -> str:
+    """The claims report in Markdown; ``note`` (a rehearsal's) above everything else."""
     lines = [
         f"# Claims report{f' ({preset} preset)' if preset else ''}",
         "",
+        *([f"**{note}**", ""] if note else []),
         _summary_line(rows),
         "",
         "| " + " | ".join(HEADERS) + " |",
@@ -103,7 +105,7 @@ tr.known td.result, tr.unresolved td.result { color: #8a5a00; }
 """
 
 
-def to_html(rows: list[dict], preset: str = "", skipped=()) -> str:
+def to_html(rows: list[dict], preset: str = "", skipped=(), note: str = "") -> str:
     """The claims report as one self-contained page (inline style, no external file) for
     ``snakemake --report``: one table row per claim, with its id."""
     from html import escape
@@ -115,6 +117,7 @@ def to_html(rows: list[dict], preset: str = "", skipped=()) -> str:
         f'<head><meta charset="utf-8"><title>{escape(title)}</title><style>{HTML_STYLE}</style></head>',
         "<body>",
         f"<h1>{escape(title)}</h1>",
+        *([f'<p class="note"><strong>{escape(note)}</strong></p>'] if note else []),
         f"<p>{escape(_summary_line(rows, skipped))}</p>",
         '<table id="claims">',
         "<thead><tr>" + "".join(f"<th>{h}</th>" for h in ("id", *HEADERS)) + "</tr></thead>",

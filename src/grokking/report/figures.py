@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from ..config import enabled_figures, figure_grids, figure_runs
-from ..runspec import cell_spec, grid_settings, resolve_run
+from ..runspec import cell_spec, grid_settings, rehearsal_note, resolve_run
 
 # The workflow directory of the checkout a caller works in (relative to the working directory), unless given.
 WORKFLOW = Path("workflow")
@@ -67,7 +67,8 @@ def captions(workflow=WORKFLOW, config: dict | None = None) -> dict:
     if config is None:
         return texts
     enabled = set(enabled_figures(config))
-    return {k: fill(v, config) if k in enabled else v for k, v in texts.items()}
+    note = rehearsal_note(config)
+    return {k: (f"{note}. " if note else "") + (fill(v, config) if k in enabled else v) for k, v in texts.items()}
 
 
 def rst(text: str) -> str:

@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 
 from ..phases import PHASE_COLORS, PHASES  # noqa: E402
 from ..results import code_version, write_bytes  # noqa: E402
+from ..runspec import REHEARSAL  # noqa: E402
 
 TRAIN_COLOR = "#1f77b4"
 TEST_COLOR = "#ff7f0e"
@@ -61,8 +62,12 @@ def use_style():
 
 
 def save_figure(fig, stem, description: str = "", runs=None):
-    """Write ``stem.pdf`` and ``stem.png`` atomically, with code version and inputs in the metadata."""
+    """Write ``stem.pdf`` and ``stem.png`` atomically, with code version and inputs in the metadata; a
+    rehearsal's figure (its caption begins with the rehearsal note) is stamped across."""
     stem = Path(stem)
+    if description.startswith(REHEARSAL):
+        fig.text(0.5, 0.5, "REHEARSAL", rotation=30, fontsize=60, color="red", alpha=0.25, ha="center", va="center")
+        fig.text(0.5, 0.0, description.split(". ")[0], fontsize=8, color="red", ha="center", va="top")
     info = f"grok-or-not {code_version()}"
     if runs:
         info += "; runs: " + ", ".join(f"{k}={v}" for k, v in sorted(dict(runs).items()))

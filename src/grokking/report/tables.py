@@ -76,8 +76,9 @@ def latex(header, rows, caption: str = "", label: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
-def render(rules: dict | None = None) -> dict:
-    """{'table1.md', 'table1.tex', 'table2.md', 'table2.tex'}: file name -> text."""
+def render(rules: dict | None = None, note: str = "") -> dict:
+    """{'table1.md', 'table1.tex', 'table2.md', 'table2.tex'}: file name -> text; ``note`` (a rehearsal's)
+    ends each caption."""
     t1 = ("Table 1: the phases, qualitatively", TABLE1_HEADER, TABLE1_ROWS)
     t2 = (
         "Table 2: phase rules on final-step accuracies (%), applied in this order; first match wins",
@@ -86,6 +87,7 @@ def render(rules: dict | None = None) -> dict:
     )
     out = {}
     for name, (cap, header, rows) in (("table1", t1), ("table2", t2)):
+        cap = f"{cap} ({note})" if note else cap
         out[f"{name}.md"] = markdown(header, rows, cap)
         out[f"{name}.tex"] = latex(header, rows, cap, f"tab:{name}")
     return out

@@ -132,7 +132,7 @@ def summary_text(doc: dict, report: str = "") -> str:
     head += f", {n[FAIL]} FAIL, {n[UNRESOLVED]} UNRESOLVED"
     if not doc.get("robustness"):
         head += " (noise not measured: see README, 'Verdicts and their noise')"
-    lines = [head + (f"; report: {report}" if report else "")]
+    lines = ([doc["note"]] if doc.get("note") else []) + [head + (f"; report: {report}" if report else "")]
     for r in rows:
         if r["verdict"] == PASS:
             continue
