@@ -52,6 +52,10 @@ robustness: $(VENV)/.installed
 rehearse: $(VENV)/.installed
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/rehearse.yaml
 
+# Keep the rehearsal's cost plan in benchmarks/records/ and regenerate the README's cost line from it
+record-rehearsal: $(VENV)/.installed
+	$(PY) -m grokking records --add results/rehearse/cost_plan.json
+
 figures-paper: $(VENV)/.installed
 	$(VENV)/bin/snakemake --cores $(CORES) $(if $(STRICT),--configfile config/strict.yaml) $(if $(NUMERICS),--config numerics=$(NUMERICS))
 

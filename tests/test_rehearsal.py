@@ -169,3 +169,23 @@ def test_the_cost_plan_extrapolates_each_job_to_its_real_steps(repo_root, tmp_pa
     for fig in enabled_figures(real):
         assert f"| {fig} |" in md
     assert "REHEARSAL" in md and costplan.headline(rows, 2) in md
+
+
+def test_the_cost_plan_record_renders_the_readme_line(repo_root, tmp_path):
+    from grokking.layout import Layout
+    from grokking.report import costplan, records
+
+    real = dict(load_preset(repo_root / "config", "smoke"), results_dir=str(tmp_path / "r"), preset="x")
+    rehearsed = dict(real, rehearsal={"steps": 3})
+    layout = Layout.from_config(rehearsed)
+    _fake_outputs(rehearsed, layout, wall=10.0, train=6.0, logs=1.5, rss=300.0)
+    rows = costplan.measure(rehearsed, real, layout, gpu_flops=1e12)
+    cpu = records.cpu_identity()
+    rec = costplan.record(rows, layout, "smoke", cpu, 2, "abc123")
+    assert rec["kind"] == "cost_plan" and rec["preset"] == "x" and rec["jobs"] == len(rows)
+    assert rec["cpu_hours"] == round(sum(r["estimate_s"] for r in rows) / 3600, 1)
+    assert rec["max_rss_gib"] == round(300 / 1024, 2) and 0 <= rec["wall_minutes"] < 60
+    assert records.render_cost_plan([]).startswith("- no rehearsal recorded yet")
+    line = records.render_cost_plan([{"kind": "build"}, dict(rec, cpu_hours=1234.5, gpu_hours=12.25)])
+    assert "**1.23e+03 CPU-hours**" in line and "**12.2 GPU-hours**" in line and "`smoke` preset" in line
+    assert records.describe_cpu(cpu) in line and "abc123" in line

@@ -301,7 +301,7 @@ def cmd_cost_plan(a):
     from .layout import Layout
     from .report import costplan
     from .report.records import cpu_identity, describe_cpu
-    from .results import write_bytes
+    from .results import code_version, write_bytes, write_json
 
     config = json.loads(a.config_json)
     record = json.loads(Path(a.gpu_record).read_text())
@@ -311,6 +311,8 @@ def cmd_cost_plan(a):
     cores = os.cpu_count()
     md = costplan.to_markdown(rows, config["preset"], describe_cpu(cpu_identity()), cores, a.gpu_record, a.note)
     write_bytes(Path(a.md), md.encode())
+    layout = Layout.from_config(config)
+    write_json(a.json, costplan.record(rows, layout, a.rehearses, cpu_identity(), cores, code_version()))
     print(costplan.headline(rows, cores), file=sys.stderr)
 
 
@@ -565,6 +567,8 @@ def main(argv=None):
     cp.add_argument("--gpu-record", required=True, help="benchmark record of Fig 3 on a GPU (its FLOP rate)")
     cp.add_argument("--csv", required=True)
     cp.add_argument("--md", required=True)
+    cp.add_argument("--json", required=True, help="its summary as a benchmark record (make record-rehearsal)")
+    cp.add_argument("--rehearses", default="paper", help="the preset the rehearsal stands for")
     cp.add_argument("--note", default="")
     cp.set_defaults(func=cmd_cost_plan)
     fi = sub.add_parser("figure-index", help="print README.md's figure index (Markdown) generated from the config")

@@ -119,7 +119,8 @@ class Layout:
         return f"{self.figures}/claims.md"
 
     def cost_plan(self, ext: str) -> str:
-        """A rehearsal's cost plan of its preset: ``.csv`` (per job, results) or ``.md`` (figures)."""
+        """A rehearsal's cost plan of its preset: ``.csv`` (per job) and ``.json`` (its record) in the results,
+        ``.md`` in the figures."""
         return f"{self.figures if ext == '.md' else self.results}/cost_plan{ext}"
 
     def claims_html(self) -> str:

@@ -184,6 +184,7 @@ rule cost_plan:
     output:
         csv=L.cost_plan(".csv"),
         md=L.cost_plan(".md"),
+        json=L.cost_plan(".json"),
     log:
         L.log("cost_plan"),
     params:
@@ -192,4 +193,4 @@ rule cost_plan:
         note=REHEARSAL_NOTE,
     shell:
         "{params.python} -m grokking cost-plan --config-json {params.config:q} --gpu-record {input.gpu_record} "
-        "--csv {output.csv} --md {output.md} --note {params.note:q} > {log} 2>&1"
+        "--csv {output.csv} --md {output.md} --json {output.json} --note {params.note:q} > {log} 2>&1"

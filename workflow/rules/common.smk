@@ -283,7 +283,7 @@ def all_targets():
     """The build; under `claims.strict` the verdict check that runs once everything else is made; in a
     rehearsal (make rehearse) the cost plan."""
     targets = build_targets() + ([L.claims_verdict()] if config["claims"].get("strict") else [])
-    return targets + ([L.cost_plan(".csv"), L.cost_plan(".md")] if config["rehearsal"] else [])
+    return targets + ([L.cost_plan(ext) for ext in (".csv", ".md", ".json")] if config["rehearsal"] else [])
 
 
 def print_claims_summary():

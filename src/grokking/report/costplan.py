@@ -196,6 +196,38 @@ def _table(groups: dict[str, list[dict]], what: str) -> list[str]:
     return lines
 
 
+def record(rows: list[dict], layout, rehearses: str, cpu: dict, cores: int, code: str) -> dict:
+    """The cost plan's summary as a benchmark record (``kind: "cost_plan"``; ``make record-rehearsal`` keeps it in
+    benchmarks/records/, the README's cost line is rendered from it). Its span: from the first job's start (its
+    timing file's time less its wall time) to now."""
+    import time
+
+    starts = [Path(layout.benchmark(r["rule"], r["name"])).stat().st_mtime - r["wall_s"] for r in rows]
+    s = _summary(rows)
+    return {
+        "kind": "cost_plan",
+        "preset": layout.results.rstrip("/").split("/")[-1],
+        "rehearses": rehearses,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(starts))),
+        "wall_minutes": round((time.time() - min(starts)) / 60, 1),
+        "jobs": s["jobs"],
+        "cpu_hours": round(s["cpu_s"] / 3600, 1),
+        "gpu_hours": round(s["gpu_s"] / 3600, 2),
+        "max_rss_gib": round(s["rss_mb"] / 1024, 2),
+        "gpu_gib": round(s["gpu_bytes"] / 2**30, 2),
+        "cores": cores,
+        "cpu": cpu,
+        "code_version": code,
+        # per job, for calibrating resource formulas: rule, name, models, wall and extrapolated seconds, peak MB
+        "job_columns": ["rule", "name", "models", "wall_s", "estimate_s", "max_rss_mb", "gpu_bytes"],
+        "job_rows": [
+            [r["rule"], r["name"], r["models"], round(r["wall_s"], 2), round(r["estimate_s"], 1), r["max_rss_mb"]]
+            + [None if not np.isfinite(r["gpu_bytes"]) else int(r["gpu_bytes"])]
+            for r in rows
+        ],
+    }
+
+
 def headline(rows: list[dict], cores: int) -> str:
     s = _summary(rows)
     return (

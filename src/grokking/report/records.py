@@ -31,10 +31,13 @@ from ..results import code_version
 
 BEGIN, END = "<!-- generated:build-time (make record-build; python -m grokking records) -->", "<!-- /generated -->"
 RECORD_BEGIN = "<!-- generated:record {name} -->"
-# Both kinds of block: the build-time line (README.md) and a record's table (``arg`` is the record's name).
+# The kinds of block: the build-time line and the cost plan's headline (README.md), and a record's table (``arg`` is
+# the record's name).
 # Markers stand on lines of their own, so that a marker quoted in the prose is not a block.
 BLOCKS = re.compile(
-    r"^<!-- generated:(?P<kind>build-time|record)(?P<arg>[^\n]*?) -->\n(?P<content>.*?)^" + re.escape(END) + "$",
+    r"^<!-- generated:(?P<kind>build-time|cost-plan|record)(?P<arg>[^\n]*?) -->\n(?P<content>.*?)^"
+    + re.escape(END)
+    + "$",
     re.S | re.M,
 )
 
@@ -138,6 +141,21 @@ def render_readme(records: list[dict]) -> str:
     return "\n".join(lines or ["- no build recorded yet (`make figures`, then `make record-build`)"]) + "\n"
 
 
+def render_cost_plan(records: list[dict]) -> str:
+    """The README's cost line: the latest rehearsal's cost plan (``kind: "cost_plan"``)."""
+    plans = [r for r in records if r.get("kind") == "cost_plan"]
+    if not plans:
+        return "- no rehearsal recorded yet (`make rehearse`, then `make record-rehearsal`)\n"
+    r = plans[-1]
+    return (
+        f"- the whole `{r['rehearses']}` preset ({r['jobs']} training and pruning jobs): about "
+        f"**{r['cpu_hours']:.3g} CPU-hours** on {r['cores']} cores of an {describe_cpu(r['cpu'])}, "
+        f"about **{r['gpu_hours']:.3g} GPU-hours** on an H100 (extrapolated from Fig 3's measured rate); peak host "
+        f"memory of one job {r['max_rss_gib']:.3g} GiB, largest stack on a GPU {r['gpu_gib']:.3g} GiB; measured by "
+        f"`make rehearse` in {r['wall_minutes']} min at {r['code_version']} ({r['started'][:10]}).\n"
+    )
+
+
 def readme_block(text: str) -> str:
     """The content of the README's build-time block."""
     for match in BLOCKS.finditer(text):
@@ -219,6 +237,8 @@ def block_content(kind: str, arg: str, records_dir) -> str:
     """What a block of ``kind`` (``build-time`` or ``record``, ``arg`` its record's name) holds now."""
     if kind == "build-time":
         return render_readme(load(records_dir))
+    if kind == "cost-plan":
+        return render_cost_plan(load(records_dir))
     name = arg.strip()
     path = Path(records_dir) / f"{name}.json"
     if not path.exists():
