@@ -3,6 +3,7 @@ full shape, only the step counts capped and MNIST read from stand-in files throu
 outputs say so."""
 
 import html
+import math
 
 import numpy as np
 import pytest
@@ -102,7 +103,8 @@ def test_standin_files_need_their_manifest(tmp_path):
 def test_every_output_of_a_rehearsal_says_so(presets, repo_root, tmp_path):
     paper, rehearse = presets
     note = rehearsal_note(rehearse)
-    assert rehearsal_note(paper) == "" and note.startswith("REHEARSAL:") and "2 steps" in note
+    assert rehearsal_note(paper) == "" and note.startswith("REHEARSAL:")
+    assert f"capped at {rehearse['rehearsal']['steps']} step" in note
     caps = captions(repo_root / "workflow", rehearse)
     assert caps and all(c.startswith(note) for c in caps.values())
     assert not any(c.startswith("REHEARSAL") for c in captions(repo_root / "workflow", paper).values())
@@ -189,3 +191,44 @@ def test_the_cost_plan_record_renders_the_readme_line(repo_root, tmp_path):
     line = records.render_cost_plan([{"kind": "build"}, dict(rec, cpu_hours=1234.5, gpu_hours=12.25)])
     assert "**1.23e+03 CPU-hours**" in line and "**12.2 GPU-hours**" in line and "`smoke` preset" in line
     assert records.describe_cpu(cpu) in line and "abc123" in line
+
+
+def test_the_parameter_count_is_each_familys_own(presets):
+    """gridplan.parameter_count (torch-free, for the DAG's resource requests) counts what each family's own
+    initialisation makes, for every shape of the paper preset (runs, grid stacks, widths)."""
+    import torch
+
+    from grokking.experiments.gridplan import parameter_count
+    from grokking.models import get_family, shape_from_spec
+
+    paper, _ = presets
+    specs = [resolve_run(paper, r) for r in paper["runs"]] + [c["stack"] for c in plan(paper).values()]
+    specs += [width_spec(paper, w) for w in paper["width_sweep"]["widths"]]
+    shapes = {shape_from_spec(s): s for s in specs}
+    assert {type(s).__name__ for s in shapes} >= {"MLPShape", "TransformerShape", "DeepMLPShape"}
+    with torch.device("meta"):
+        for shape, spec in shapes.items():
+            params, _ = get_family(shape).init(shape, 0, None)
+            assert parameter_count(spec) == sum(v.numel() for v in params.values()), shape
+
+
+def test_a_jobs_request_grows_with_its_size_and_steps(presets):
+    from grokking.experiments.gridplan import job_resources, multiply_adds, parameter_count
+
+    paper, _ = presets
+    res = dict(paper["resources"], mem_mb=1, runtime=1)
+    e = res["estimate"]
+    spec = resolve_run(paper, "r1_wd0")
+    one, many = job_resources(spec, 1, res), job_resources(spec, 40, res)
+    assert many["mem_mb"] > one["mem_mb"] and many["runtime"] > one["runtime"]
+    longer = job_resources(dict(spec, steps=10 * spec["steps"]), 1, res)
+    assert longer["mem_mb"] == one["mem_mb"] and longer["runtime"] > one["runtime"]
+    expected = e["headroom"] * (e["base_mb"] + e["bytes_per_parameter"] * 40 * parameter_count(spec) / 2**20)
+    assert many["mem_mb"] == pytest.approx(expected, abs=1)
+    minutes = e["headroom"] * (e["start_minutes"] + 2 * multiply_adds(spec, 40) / (1e9 * e["cpu_gflops"]) / 60)
+    assert many["runtime"] == pytest.approx(minutes, abs=1)
+    on_gpu = job_resources(spec, 40, dict(res, gpu=1))
+    assert on_gpu["runtime"] < many["runtime"] and on_gpu["mem_mb"] == many["mem_mb"]
+    assert job_resources(spec, 40, res, train=False)["runtime"] == math.ceil(e["headroom"] * e["start_minutes"])
+    floors = job_resources(spec, 1, dict(res, mem_mb=10**6, runtime=10**4))  # the config's least request
+    assert floors == {"mem_mb": 10**6, "runtime": 10**4}

@@ -33,6 +33,7 @@ from grokking.config import (  # noqa: E402
 from grokking.experiments.gridplan import (  # noqa: E402
     chunk_work,
     chunks_of_grid,
+    job_resources as plan_resources,
     plan,
     width_sweep_jobs,
     work_estimate,
@@ -129,7 +130,28 @@ def checkpoint_args(rule, name):
 # Each runs `python -m grokking <command>` on the config's device, threads and resources, and writes its
 # log and its own timing (the columns of a benchmark file) under the rule's name; a job that trains also
 # takes the progress flag and the checkpoint options. Written once here, used by the four rules.
-JOB_RESOURCES = {k: config["resources"][k] for k in ("gpu", "mem_mb", "runtime")}
+
+
+def job_size(w):
+    """(shared settings, number of models) of the training job that wildcards ``w`` name."""
+    if hasattr(w, "chunk"):
+        c = chunk(w.chunk)
+        return c["stack"], len(c["cells"])
+    if hasattr(w, "job"):
+        j = width_job(w.job)
+        return j["spec"], len(j["seeds"])
+    return run_spec(w.run), 1
+
+
+def job_resources(train=True):
+    """A training job's resources: the config's GPU count, and memory (MB) and time (minutes) from its size
+    (gridplan.job_resources, calibrated by a rehearsal's cost plan); a retried job asks for `attempt` times as
+    much (a job killed for memory or time gets more on its retry)."""
+
+    def estimate(key):
+        return lambda w, attempt: attempt * plan_resources(*job_size(w), config["resources"], train)[key]
+
+    return {"gpu": config["resources"]["gpu"], "mem_mb": estimate("mem_mb"), "runtime": estimate("runtime")}
 
 
 def job_log(rule, name):

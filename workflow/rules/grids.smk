@@ -16,7 +16,7 @@ rule train_grid_chunk:
     priority: lambda w: chunk_work(chunk(w.chunk))
     threads: JOB_THREADS
     resources:
-        **JOB_RESOURCES,
+        **job_resources(),
     params:
         **job_params("train_grid_chunk", "chunk", job=lambda w: json.dumps(chunk(w.chunk), sort_keys=True)),
     shell:

@@ -12,7 +12,7 @@ rule train_run:
     priority: lambda w: work_estimate(run_spec(w.run))
     threads: JOB_THREADS
     resources:
-        **JOB_RESOURCES,
+        **job_resources(),
     params:
         **job_params(
             "train_run",

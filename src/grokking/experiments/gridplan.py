@@ -10,6 +10,7 @@ stack; stacks are cut into chunks of at most ``chunk_size`` models, and each chu
 from __future__ import annotations
 
 import json
+import math
 
 from .specs import (
     PER_MODEL_KEYS,
@@ -111,6 +112,39 @@ def multiply_adds(spec: dict, models: int = 1) -> float:
     else:
         per_example = 3 * int(spec["width"]) * p
     return float(per_example * b * int(spec["steps"]) * models)
+
+
+def parameter_count(spec: dict) -> int:
+    """Parameters of one model of ``spec``, counted without building it (tests/test_rehearsal.py checks the count
+    against each family's own initialisation): the 2-layer MLP's U, V (N x p) and W (p x N); the Transformer's
+    embeddings, blocks (4 d^2 attention, 8 d^2 MLP) and head; the deep MLP's matrices; and norm scales."""
+    p, model, norm = class_count(spec), spec.get("model", "mlp2"), spec.get("norm", "none")
+    if model == "transformer":
+        d = int(spec["d_model"])
+        return p * d + 2 * d + 12 * d * d * int(spec["layers"]) + (0 if spec.get("tie_embeddings") else p * d)
+    n = int(spec["width"])
+    if model == "deep_mlp":
+        depth = int(spec["depth"])
+        first = n * (int(spec["inputs"]) if spec.get("inputs") else 2 * p)
+        return first + (depth - 2) * n * n + p * n + (2 * n * (depth - 1) if norm == "batchnorm" else 0)
+    return 3 * p * n + (2 * n if norm != "none" else 0)
+
+
+def job_resources(spec: dict, models: int, resources: dict, train: bool = True) -> dict:
+    """What a SLURM job of ``models`` stacked models of ``spec`` asks for (README, "Running on a SLURM cluster"),
+    from ``resources`` (the config's; its ``estimate`` calibrated by a rehearsal's cost plan): memory in MB, the
+    host's ``base_mb`` plus ``bytes_per_parameter`` for each stacked parameter; time in minutes, ``start_minutes``
+    plus the job's floating-point work (:func:`multiply_adds`, x 2) at ``cpu_gflops``, or ``gpu_gflops`` where
+    ``resources.gpu`` is set; each times ``headroom``, and at least ``resources.mem_mb`` and ``runtime``. A pruning
+    job (``train`` False) trains nothing: its time is the start alone."""
+    e = resources["estimate"]
+    mem = e["base_mb"] + e["bytes_per_parameter"] * models * parameter_count(spec) / 2**20
+    rate = 1e9 * (e["gpu_gflops"] if resources["gpu"] else e["cpu_gflops"])
+    minutes = e["start_minutes"] + (2 * multiply_adds(spec, models) / rate / 60 if train else 0)
+    return {
+        "mem_mb": max(int(resources["mem_mb"]), math.ceil(e["headroom"] * mem)),
+        "runtime": max(int(resources["runtime"]), math.ceil(e["headroom"] * minutes)),
+    }
 
 
 def chunk_work(chunk: dict) -> float:
