@@ -1,5 +1,5 @@
-"""MNIST files: the IDX reader on files the tests write, the checked download into the cache (from a
-file:// mirror), and the errors for corrupt, mismatching and unreachable files."""
+"""MNIST files: the IDX reader on files the tests write, the checked download into the cache (through pooch,
+from a mirror served over HTTP on 127.0.0.1), and the errors for corrupt, mismatching and unreachable files."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import hashlib
 
 import numpy as np
 import pytest
+from local_http import serve, unreachable_url
 
 from grokking.data import mnist
 
@@ -65,7 +66,8 @@ def test_idx_reader_refuses_truncated_padded_and_foreign_files(tmp_path):
 
 @pytest.fixture
 def mirror(tmp_path):
-    """Four small IDX files served from a file:// "mirror", with their own checksums."""
+    """Four small IDX files with their own checksums, served over HTTP from a local "mirror" folder:
+    (folder, files, mirror URL)."""
     root = tmp_path / "mirror"
     root.mkdir()
     files = {}
@@ -80,36 +82,47 @@ def mirror(tmp_path):
     files["test_labels"] = mnist.IdxFile(
         "fake-test_labels", hashlib.sha256(gzip.compress(raw, mtime=0)).hexdigest(), "", (3,)
     )
-    return root, files
+    with serve(root) as url:
+        yield root, files, url
 
 
 def test_download_is_checked_cached_and_never_repeated(tmp_path, mirror):
-    root, files = mirror
+    root, files, url = mirror
     cache = tmp_path / "cache"
-    arrays = mnist.load(cache, files=files, mirrors=(root.as_uri() + "/",))
+    arrays = mnist.load(cache, files=files, mirrors=(url,))
     assert {k: a.shape for k, a in arrays.items()} == {k: f.shape for k, f in files.items()}
     np.testing.assert_array_equal(arrays["test_labels"], [1, 2, 3])
     assert sorted(p.name for p in cache.iterdir()) == sorted(f"{f.name}.gz" for f in files.values())
+    for f in files.values():  # the bytes the mirror served, kept under their final names
+        assert (cache / f"{f.name}.gz").read_bytes() == (root / f"{f.name}.gz").read_bytes()
     # once valid, the cache is used as it is: no mirror needed
     for f in root.iterdir():
         f.unlink()
-    again = mnist.load(cache, files=files, mirrors=(root.as_uri() + "/",))
+    again = mnist.load(cache, files=files, mirrors=(unreachable_url(),))
     np.testing.assert_array_equal(again["train_images"], arrays["train_images"])
 
 
+def test_an_unreachable_mirror_falls_through_to_the_next(tmp_path, mirror):
+    _, files, url = mirror
+    paths = mnist.locate(tmp_path / "cache", files=files, mirrors=(unreachable_url(), url))
+    assert sorted(paths) == sorted(files) and all(p.exists() for p in paths.values())
+
+
 def test_checksum_mismatch_fails_and_leaves_nothing(tmp_path, mirror):
-    root, files = mirror
+    _, files, url = mirror
     files["train_labels"] = mnist.IdxFile("fake-train_labels", "0" * 64, "", (6,))
     cache = tmp_path / "cache"
-    with pytest.raises(mnist.ChecksumError, match="fake-train_labels.gz: SHA-256 [0-9a-f]{64}, expected 0{64}"):
-        mnist.locate(cache, files=files, mirrors=(root.as_uri() + "/",))
+    with pytest.raises(mnist.ChecksumError, match="every mirror served a wrong file") as err:
+        mnist.locate(cache, files=files, mirrors=(url,))
+    assert f"{url}fake-train_labels.gz: SHA-256 of the download is not the published {'0' * 64}" in str(err.value)
     assert not list(cache.glob("fake-train_labels*"))  # no partial or wrong file under any name
+    assert sorted(p.name for p in cache.iterdir()) == ["fake-train_images.gz"]  # only what was fetched before
 
 
 def test_a_corrupt_file_in_the_directory_is_named(tmp_path, mirror):
-    root, files = mirror
+    _, files, url = mirror
     cache = tmp_path / "cache"
-    mnist.locate(cache, files=files, mirrors=(root.as_uri() + "/",))
+    mnist.locate(cache, files=files, mirrors=(url,))
     bad = cache / "fake-test_images.gz"
     bad.write_bytes(bad.read_bytes()[:-1])
     with pytest.raises(mnist.ChecksumError, match=f"{bad}: SHA-256 .* delete it to download it again"):
@@ -118,24 +131,25 @@ def test_a_corrupt_file_in_the_directory_is_named(tmp_path, mirror):
 
 def test_offline_without_files_names_the_four_files_and_where_they_go(tmp_path):
     cache = tmp_path / "cache"
-    offline = ((tmp_path / "no-network").as_uri() + "/",)
+    offline = unreachable_url()
     with pytest.raises(mnist.MnistUnavailable) as err:
-        mnist.locate(cache, mirrors=offline)
+        mnist.locate(cache, mirrors=(offline,))
     message = str(err.value)
     for f in mnist.FILES.values():
         assert f"{f.name}.gz" in message
     assert str(cache) in message and "data.mnist.dir" in message
+    assert f"{offline}{mnist.FILES['train_images'].name}.gz: " in message  # why that mirror failed
     assert not cache.exists() or not list(cache.iterdir())
 
 
 def test_decompressed_files_are_checked_against_their_own_checksum(tmp_path, mirror):
-    root, files = mirror
+    root, files, url = mirror
     cache = tmp_path / "cache"
     for f in files.values():
         if f.sha256:  # a user's decompressed copy
             (cache / f.name).parent.mkdir(parents=True, exist_ok=True)
             (cache / f.name).write_bytes(gzip.decompress((root / f"{f.name}.gz").read_bytes()))
-    paths = mnist.locate(cache, files=files, mirrors=(root.as_uri() + "/",))
+    paths = mnist.locate(cache, files=files, mirrors=(url,))
     assert paths["train_images"].name == "fake-train_images" and paths["test_labels"].suffix == ".gz"
     (cache / "fake-train_labels").write_bytes(b"\0\0\x08\x01\0\0\0\0")
     with pytest.raises(mnist.ChecksumError, match="fake-train_labels: SHA-256"):

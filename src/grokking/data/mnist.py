@@ -3,9 +3,10 @@ checked against their published SHA-256, and read by our own IDX parser.
 
 The directory is ``data.mnist.dir`` of the config (default ``default_dir()``, shared by the presets).
 Each file may be there gzipped, as distributed, or decompressed; either form is checked against the
-published SHA-256 of that form before it is used. A missing file is downloaded (gzipped) into a
-temporary file beside its final name, checked, and only then renamed into place: a valid file is never
-fetched again and a bad or partial download never appears under the final name.
+published SHA-256 of that form before it is used. A missing file is downloaded (gzipped) by pooch, the
+library for hashed downloads that result bundles use too (:mod:`grokking.bundle`): into a temporary file
+beside its final name, checked against the published SHA-256, and only then renamed into place; a valid
+file is never fetched again and a bad or partial download never appears under the final name.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ import gzip
 import hashlib
 import math
 import os
-import tempfile
-import urllib.error
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,21 +141,20 @@ def _check(path: Path, expected: str):
 
 
 def _download(url: str, dest: Path, expected: str):
-    """Fetch ``url`` into ``dest`` atomically, only if its SHA-256 is ``expected``."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    """Fetch ``url`` into ``dest`` through pooch, kept only if its SHA-256 is ``expected``. A wrong file raises
+    :class:`ChecksumError`; an unreachable or refused URL, ``requests``' errors (an ``OSError``)."""
+    import pooch
+
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as src:
-            for block in iter(lambda: src.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
-        if digest.hexdigest() != expected:
-            raise ChecksumError(f"{url}: SHA-256 {digest.hexdigest()}, expected {expected}; nothing was kept")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        pooch.retrieve(
+            url,
+            known_hash=f"sha256:{expected}",
+            fname=dest.name,
+            path=dest.parent,
+            downloader=pooch.HTTPDownloader(timeout=DOWNLOAD_TIMEOUT_S),  # http(s) only, whatever the URL says
+        )
+    except ValueError as err:  # pooch's hash check: the download was deleted
+        raise ChecksumError(f"{url}: SHA-256 of the download is not the published {expected} ({err})") from err
 
 
 def locate(directory=None, download: bool = True, files=None, mirrors=MIRRORS) -> dict[str, Path]:
@@ -187,16 +184,18 @@ def locate(directory=None, download: bool = True, files=None, mirrors=MIRRORS) -
     for key in missing:
         f, dest = files[key], directory / f"{files[key].name}.gz"
         errors = []
+        wrong = 0  # mirrors that served a file with another checksum
         for mirror in mirrors:
             try:
                 _download(f"{mirror}{f.name}.gz", dest, f.gz_sha256)
                 break
             except ChecksumError as err:
                 errors.append(str(err))
-            except (urllib.error.URLError, OSError) as err:
-                errors.append(f"{mirror}{f.name}.gz: {getattr(err, 'reason', err)}")
+                wrong += 1
+            except OSError as err:  # requests' connection, timeout, HTTP and scheme errors included
+                errors.append(f"{mirror}{f.name}.gz: {err}")
         else:
-            if all("SHA-256" in e for e in errors):
+            if errors and wrong == len(errors):
                 raise ChecksumError("MNIST: every mirror served a wrong file:\n  " + "\n  ".join(errors))
             raise MnistUnavailable(
                 f"MNIST: cannot download {f.name}.gz and it is not in {directory}. {where}\n  " + "\n  ".join(errors)
