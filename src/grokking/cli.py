@@ -210,6 +210,14 @@ def cmd_claims(a):
     print(summary_text(doc), file=sys.stderr)
 
 
+def cmd_explorer(a):
+    """The results explorer of a preset (``grokking.report.explorer``): one self-contained HTML page."""
+    from .report.explorer import build
+
+    size = build(a.results, json.loads(a.contents), a.claims, a.out)
+    print(f"explorer: {size / 2**20:.2f} MiB -> {a.out}", file=sys.stderr)
+
+
 def cmd_claims_check(a):
     """The claims summary of a finished report; under ``--strict`` exit 1 when a claim's verdict is FAIL
     (known failures excepted), else write ``--out``."""
@@ -510,6 +518,12 @@ def main(argv=None):
     cl.add_argument("--robustness", default=None, help="the robustness study (JSON): noise and seed counts")
     cl.add_argument("--note", default="", help="shown above the report (a rehearsal's)")
     cl.set_defaults(func=cmd_claims)
+    ex = sub.add_parser("explorer", help="the results explorer: one self-contained HTML page of a preset's results")
+    ex.add_argument("--results", required=True, help="results/<preset> directory")
+    ex.add_argument("--contents", required=True, help="JSON: the grids, runs, pruning and width sweep to show")
+    ex.add_argument("--claims", required=True, help="results/<preset>/claims.json")
+    ex.add_argument("--out", required=True)
+    ex.set_defaults(func=cmd_explorer)
     cc = sub.add_parser("claims-check", help="print a claims report's summary; --strict: exit 1 on a FAIL")
     cc.add_argument("--json", required=True, help="results/<preset>/claims.json")
     cc.add_argument("--report", default="", help="where the full report is, for the message")

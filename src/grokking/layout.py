@@ -126,6 +126,10 @@ class Layout:
     def claims_html(self) -> str:
         return f"{self.figures}/claims.html"
 
+    def explorer(self) -> str:
+        """The results explorer: one self-contained HTML page of the preset's grids, runs and claims."""
+        return f"{self.figures}/explorer.html"
+
     # --- job bookkeeping --------------------------------------------------------------------
     def log(self, rule: str, name: str = "") -> str:
         return f"{self.results}/logs/{rule}/{name}.log" if name else f"{self.results}/logs/{rule}.log"
