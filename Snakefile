@@ -16,6 +16,7 @@ include: "workflow/rules/runs.smk"
 include: "workflow/rules/grids.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/explorer.smk"
 include: "workflow/rules/studies.smk"
 
 

@@ -290,7 +290,7 @@ def figure_parameters(w):
 def build_targets():
     """Everything a build of the preset makes: runs, tables, the claims report, figures, grid tables."""
     targets = [L.run_file(r, "summary.json") for r in built_runs(config)] + [L.table(name) for name in TABLE_FILES]
-    targets += [L.claims_json(), L.claims_md()]
+    targets += [L.claims_json(), L.claims_md(), L.explorer()]
     for fig in enabled_figures(config):
         targets += L.figure_files(fig, config["figures"][fig]["slug"])
         targets += [L.grid(g, ".csv") for g in sorted(set(figure_grids(config, fig).values()))]
