@@ -78,7 +78,7 @@ rule tables:
         note=REHEARSAL_NOTE,
     shell:
         "{params.python} -m grokking tables --phase-rules {params.rules:q} --out {params.outdir} "
-        "--note {params.note:q} > {log} 2>&1"
+        "--note={params.note:q} > {log} 2>&1"
 
 
 rule claims:
@@ -112,7 +112,7 @@ rule claims:
     shell:
         "{params.python} -m grokking claims --results {params.results} --preset {params.preset} "
         "--active {params.active:q} --thresholds {params.thresholds:q} --known-failures {params.known:q} "
-        "--json {output.json} --md {output.md} --html {output.html} {params.study} --note {params.note:q} "
+        "--json {output.json} --md {output.md} --html {output.html} {params.study} --note={params.note:q} "
         "> {log} 2>&1"
 
 
@@ -193,4 +193,4 @@ rule cost_plan:
         note=REHEARSAL_NOTE,
     shell:
         "{params.python} -m grokking cost-plan --config-json {params.config:q} --gpu-record {input.gpu_record} "
-        "--csv {output.csv} --md {output.md} --json {output.json} --note {params.note:q} > {log} 2>&1"
+        "--csv {output.csv} --md {output.md} --json {output.json} --note={params.note:q} > {log} 2>&1"
