@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from ..config import enabled_figures, figure_grids, figure_runs
+from ..config import built_runs, enabled_figures, figure_grids, figure_runs
 
 # A grid cell's coarse curves, and its final values, in the order the page stores them.
 CURVES = ("train_acc", "test_acc", "corrupted_acc", "uncorrupted_acc", "train_loss", "test_loss", "ipr_mean")
@@ -55,10 +55,8 @@ def contents(config: dict) -> dict:
                 out["pruning"].setdefault(run, []).append(label)
         if entries[fig].get("width_sweep"):
             out["width_sweep"].append(label)
-    used = {r for fig in entries for r in figure_runs(config, fig).values()}
-    for run in sorted(config.get("runs", {})):
-        if run not in used:
-            out["runs"][run] = []
+    for run in built_runs(config):  # and the runs no figure uses
+        out["runs"].setdefault(run, [])
     for key in ("grids", "runs", "pruning"):
         out[key] = {name: sorted(set(figs), key=_figure_order) for name, figs in out[key].items()}
     out["width_sweep"] = sorted(set(out["width_sweep"]), key=_figure_order)
