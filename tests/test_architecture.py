@@ -92,8 +92,9 @@ LAYERS = [
     {"grokking.results", "grokking.layout", "grokking.codedeps"},
     {"grokking.experiments"},
     {"grokking.report"},
-    # the entry points: the package's loaders (``grokking.load_run``) and the command line
-    {"grokking", "grokking.cli", "grokking.__main__"},
+    # the entry points: the package's loaders (``grokking.load_run``), the command line, result bundles (what a
+    # build reads, packed and fetched)
+    {"grokking", "grokking.cli", "grokking.__main__", "grokking.bundle"},
 ]
 
 
@@ -155,6 +156,7 @@ def test_the_layer_check_finds_the_imports_it_forbids():
         "grokking.layout",
         "grokking.report.figures",
         "grokking.codedeps",
+        "grokking.bundle",
     ],
 )
 def test_what_the_dag_imports_imports_no_torch(module):

@@ -398,6 +398,17 @@ def cmd_decisions(a):
         write_bytes(Path(a.out), (text + "\n").encode())
 
 
+def cmd_bundle(a):
+    """Result bundles (README, "Result bundles"): ``pack`` a finished preset's results, ``fetch`` them."""
+    from .bundle import BundleError, run_command
+    from .config import ConfigError
+
+    try:
+        run_command(a)
+    except (BundleError, ConfigError) as err:  # their messages say what to do
+        sys.exit(f"error: {err}")
+
+
 def _write_timing(path, wall: float):
     """The job's wall time, CPU time and peak memory as a one-row TSV (the columns of Snakemake's
     ``benchmark:`` files), measured by the job itself: Snakemake's benchmark polling costs the job on
@@ -560,6 +571,15 @@ def main(argv=None):
     dc.add_argument("--preset", nargs="+", default=None, help="only the blocks of these presets (default: all)")
     dc.add_argument("--out", default=None, help="write the list of blocks and their state here")
     dc.set_defaults(func=cmd_decisions)
+    bu = sub.add_parser("bundle", help="result bundles: pack a finished preset's results, or fetch them (README)")
+    bu.add_argument("action", choices=["pack", "fetch"])
+    bu.add_argument("source", nargs="?", help="fetch: a bundle file, an http(s):// or file:// URL, or doi:DOI/FILE")
+    bu.add_argument("--preset", default=None, help="config/config.yaml with config/<preset>.yaml laid over it")
+    bu.add_argument("--configfile", nargs="+", default=[], help="further YAML files laid over it, in order")
+    bu.add_argument("--config-json", default=None, help="the resolved config as JSON (what the workflow passes)")
+    bu.add_argument("--out", default=None, help="pack: the archive (default results/<preset>/bundle/)")
+    bu.add_argument("--sha256", default=None, help="fetch: the archive's SHA-256, checked before it is used")
+    bu.set_defaults(func=cmd_bundle)
     br = sub.add_parser("build-record", help="record what a `make figures` invocation cost (wall and job time, CPU)")
     br.add_argument("--results", required=True, help="results/<preset>")
     br.add_argument("--preset", required=True)

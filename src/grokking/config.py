@@ -210,8 +210,25 @@ def _semantic_errors(config: dict) -> list[str]:
                     f"config key 'figures.{fig}.grids.{panel}': grid {grid!r} is not defined; "
                     f"defined grids: {sorted(grids)}"
                 )
-    errs += _grid_errors(config) + _figure_cell_errors(config)
+    errs += _grid_errors(config) + _figure_cell_errors(config) + _results_bundle_errors(config)
     return errs
+
+
+def _results_bundle_errors(config: dict) -> list[str]:
+    """A bundle's source is a file path, an http(s):// or file:// URL, or doi:DOI/FILE (pooch's form)."""
+    bundle, key = config.get("results_bundle"), "results_bundle"
+    source = bundle["source"] if isinstance(bundle, dict) else bundle
+    key += ".source" if isinstance(bundle, dict) else ""
+    if not isinstance(source, str):
+        return []
+    scheme = source.split("://")[0] if "://" in source else None
+    doi_file = source.startswith("doi:") and len(source[4:].split("/")) >= 3  # prefix/suffix/file
+    if (scheme and scheme not in ("http", "https", "file")) or (source.startswith("doi:") and not doi_file):
+        return [
+            f"config key '{key}': {source!r} is not accepted; expected a file path, an http(s):// or file:// URL, "
+            "or doi:DOI/FILE (e.g. doi:10.5281/zenodo.123/grok-or-not-paper.tar.gz)"
+        ]
+    return []
 
 
 def _dataset_errors(spec: dict, where: str) -> list[str]:

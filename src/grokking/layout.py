@@ -137,6 +137,19 @@ class Layout:
     def benchmark(self, rule: str, name: str) -> str:
         return f"{self.results}/benchmarks/{rule}/{name}.tsv"
 
+    # --- result bundles (python -m grokking bundle; README, "Result bundles") ----------------------
+    def bundle_archive(self) -> str:
+        """Where ``bundle pack`` writes the preset's bundle by default."""
+        return f"{self.results}/bundle/grok-or-not-{Path(self.results).name}.tar.gz"
+
+    def bundle_downloads(self) -> str:
+        """Where ``bundle fetch`` keeps a downloaded bundle (pooch's cache)."""
+        return f"{self.results}/bundle/downloads"
+
+    def bundle_record(self) -> str:
+        """What ``bundle fetch`` placed, with the specs it was checked against."""
+        return f"{self.results}/bundle/fetched.json"
+
     def relative(self, path) -> str:
         """``path`` relative to the preset's results (or figures) root, for indexes and messages."""
         for root in (self.results, self.figures):
