@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from .atomic import atomic_open
-from .config import deep_merge, enabled_figures, figure_grids, figure_runs, load_preset, validate
+from .config import built_runs, deep_merge, enabled_figures, figure_grids, figure_runs, load_preset, validate
 from .report import figures as figure_catalog
 from .runspec import cell_spec, grid_settings, resolve_run, width_spec
 
@@ -68,13 +68,6 @@ def source_of(config) -> tuple[str, str | None] | None:
 
 
 # --- what a build reads, and the spec of each result --------------------------------------------------------
-
-
-def built_runs(config) -> list[str]:
-    """The named runs a build makes: those of enabled figures and those no figure uses (as the workflow's)."""
-    used = {r for f in config["figures"] for r in figure_runs(config, f).values()}
-    wanted = {r for f in enabled_figures(config) for r in figure_runs(config, f).values()}
-    return sorted(r for r in config["runs"] if r in wanted or r not in used)
 
 
 def _dataset_spec(config, spec) -> dict:
