@@ -18,6 +18,7 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/explorer.smk"
 include: "workflow/rules/studies.smk"
+include: "workflow/rules/bundle.smk"
 
 
 report: "workflow/report/workflow.rst"
