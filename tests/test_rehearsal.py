@@ -137,16 +137,24 @@ def _fake_outputs(config, layout, wall, train, logs, rss):
             write_npz(layout.width_job(job["name"]), seconds=np.float64(train), log_seconds=np.float64(logs))
 
 
-def test_the_cost_plan_extrapolates_each_job_to_its_real_steps(repo_root, tmp_path):
+@pytest.fixture
+def smoke_plan(repo_root, tmp_path):
+    """A smoke-preset rehearsal's cost plan of made-up timings: (real config, rehearsed config, layout, rows)."""
     from grokking.layout import Layout
     from grokking.report import costplan
-    from grokking.runspec import training_examples
 
     real = dict(load_preset(repo_root / "config", "smoke"), results_dir=str(tmp_path / "r"), preset="x")
     rehearsed = dict(real, rehearsal={"steps": 3})
     layout = Layout.from_config(rehearsed)
     _fake_outputs(rehearsed, layout, wall=10.0, train=6.0, logs=1.5, rss=300.0)
-    rows = costplan.measure(rehearsed, real, layout, gpu_flops=1e12)
+    return real, rehearsed, layout, costplan.measure(rehearsed, real, layout, gpu_flops=1e12)
+
+
+def test_the_cost_plan_extrapolates_each_job_to_its_real_steps(smoke_plan):
+    from grokking.report import costplan
+    from grokking.runspec import training_examples
+
+    real, rehearsed, _, rows = smoke_plan
     jobs = costplan.jobs(real)
     assert [(r["rule"], r["name"].split("_")[0]) for r in rows] == [(j["rule"], j["name"].split("_")[0]) for j in jobs]
     assert {r["rule"] for r in rows} == {"train_run", "prune_run", "train_grid_chunk", "train_width_job"}
@@ -173,15 +181,10 @@ def test_the_cost_plan_extrapolates_each_job_to_its_real_steps(repo_root, tmp_pa
     assert "REHEARSAL" in md and costplan.headline(rows, 2) in md
 
 
-def test_the_cost_plan_record_renders_the_readme_line(repo_root, tmp_path):
-    from grokking.layout import Layout
+def test_the_cost_plan_record_renders_the_readme_line(smoke_plan):
     from grokking.report import costplan, records
 
-    real = dict(load_preset(repo_root / "config", "smoke"), results_dir=str(tmp_path / "r"), preset="x")
-    rehearsed = dict(real, rehearsal={"steps": 3})
-    layout = Layout.from_config(rehearsed)
-    _fake_outputs(rehearsed, layout, wall=10.0, train=6.0, logs=1.5, rss=300.0)
-    rows = costplan.measure(rehearsed, real, layout, gpu_flops=1e12)
+    _, _, layout, rows = smoke_plan
     cpu = records.cpu_identity()
     rec = costplan.record(rows, layout, "smoke", cpu, 2, "abc123")
     assert rec["kind"] == "cost_plan" and rec["preset"] == "x" and rec["jobs"] == len(rows)
