@@ -145,7 +145,7 @@ def job_size(w):
 
 def job_resources(train=True):
     """A training job's resources: the config's GPU count, and memory (MB) and time (minutes) from its size
-    (gridplan.job_resources, calibrated by a rehearsal's cost plan); a retried job asks for `attempt` times as
+    (gridplan.job_resources; to be calibrated against a rehearsal's cost plan); a retried job asks for `attempt` times as
     much (a job killed for memory or time gets more on its retry)."""
 
     def estimate(key):
