@@ -132,11 +132,11 @@ def parameter_count(spec: dict) -> int:
 
 def job_resources(spec: dict, models: int, resources: dict, train: bool = True) -> dict:
     """What a SLURM job of ``models`` stacked models of ``spec`` asks for (README, "Running on a SLURM cluster"),
-    from ``resources`` (the config's; its ``estimate`` to be calibrated against a rehearsal's cost plan): memory in MB, the
-    host's ``base_mb`` plus ``bytes_per_parameter`` for each stacked parameter; time in minutes, ``start_minutes``
-    plus the job's floating-point work (:func:`multiply_adds`, x 2) at ``cpu_gflops``, or ``gpu_gflops`` where
-    ``resources.gpu`` is set; each times ``headroom``, and at least ``resources.mem_mb`` and ``runtime``. A pruning
-    job (``train`` False) trains nothing: its time is the start alone."""
+    from ``resources`` (the config's; its ``estimate`` to be calibrated against a rehearsal's cost plan): memory in
+    MB, the host's ``base_mb`` plus ``bytes_per_parameter`` for each stacked parameter; time in minutes,
+    ``start_minutes`` plus the job's floating-point work (:func:`multiply_adds`, x 2) at ``cpu_gflops``, or
+    ``gpu_gflops`` where ``resources.gpu`` is set; each times ``headroom``, and at least ``resources.mem_mb`` and
+    ``runtime``. A pruning job (``train`` False) trains nothing: its time is the start alone."""
     e = resources["estimate"]
     mem = e["base_mb"] + e["bytes_per_parameter"] * models * parameter_count(spec) / 2**20
     rate = 1e9 * (e["gpu_gflops"] if resources["gpu"] else e["cpu_gflops"])
