@@ -17,7 +17,7 @@ if BUNDLE:
     # The fetch job reads the workflow's config (the specs it checks) from its environment, set here as the
     # numeric profile is in common.smk: as a param, any config change would rerun it, also one that changes
     # no result (the check above stops the workflow on those that do).
-    os.environ["GROKKING_CONFIG_JSON"] = json.dumps(config, sort_keys=True)
+    os.environ.update(GROKKING_CONFIG_JSON=json.dumps(config, sort_keys=True))
 
     ruleorder: fetch_results > train_run
     ruleorder: fetch_results > merge_grid
