@@ -85,13 +85,19 @@ def log_schedule(steps: int, log_every: int | None = None) -> list[int]:
 
 
 def resolve_device(device="auto") -> torch.device:
+    """The device a job trains on: ``auto`` is CUDA where available, else the CPU. CUDA without an index
+    (``auto`` or ``cuda``) is ``cuda:0`` where one device is visible and, where several are, one that the
+    job claims for its lifetime from a pool shared with the other jobs (:mod:`.gpus`); an explicit
+    ``cuda:N`` is taken as given."""
+    from . import gpus
+
     if isinstance(device, torch.device):
         return device
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device: {device!r} was requested but CUDA is not available; use 'auto' or 'cpu'")
-    return torch.device(device)
+    return gpus.cuda_device() if device == "cuda" else torch.device(device)
 
 
 @dataclass

@@ -158,6 +158,6 @@ def prune_saved_run(run_dir, data_path, out_path, *, device="cpu") -> dict:
         out[f"{direction}_order"] = order[0].numpy()
         out["pruned"] = curves["pruned"]
     out["fraction"] = out["pruned"] / shape.width
-    out["numerics"] = np.asarray(json.dumps(numerics.describe(device.type), sort_keys=True))
+    out["numerics"] = np.asarray(json.dumps(numerics.describe(str(device)), sort_keys=True))
     write_npz(out_path, **out)
     return out
