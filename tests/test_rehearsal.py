@@ -235,3 +235,24 @@ def test_a_jobs_request_grows_with_its_size_and_steps(presets):
     assert job_resources(spec, 40, res, train=False)["runtime"] == math.ceil(e["headroom"] * e["start_minutes"])
     floors = job_resources(spec, 1, dict(res, mem_mb=10**6, runtime=10**4))  # the config's least request
     assert floors == {"mem_mb": 10**6, "runtime": 10**4}
+
+
+def test_a_pruning_jobs_time_follows_its_logits(presets):
+    """A pruning sweep (prune_run, and each width job after training) asks for time in proportion to the logits it
+    computes (models x p^2 pairs x N pruned counts x p classes): Fig 32's widest job asks for more than its
+    narrowest, and for more than its training alone."""
+    from grokking.experiments.gridplan import job_resources, pruning_logits
+
+    paper, _ = presets
+    res = dict(paper["resources"], mem_mb=1, runtime=1)
+    e = res["estimate"]
+    jobs = width_sweep_jobs(paper)
+    narrow, wide = (jobs[n] for n in (min(jobs), max(jobs)))
+    spec, k = wide["spec"], len(wide["seeds"])
+    assert pruning_logits(spec, k) == k * spec["p"] ** 3 * spec["width"]
+    only_prune = job_resources(spec, k, res, train=False, prune=True)["runtime"]
+    minutes = e["headroom"] * (e["start_minutes"] + pruning_logits(spec, k) / (1e9 * e["cpu_prune_rate"]) / 60)
+    assert only_prune == pytest.approx(minutes, abs=1)
+    both = job_resources(spec, k, res, prune=True)["runtime"]
+    assert both > job_resources(spec, k, res)["runtime"] and both > only_prune
+    assert both > job_resources(narrow["spec"], len(narrow["seeds"]), res, prune=True)["runtime"]

@@ -15,7 +15,7 @@ rule prune_run:
         run=named(RUNS, "no_runs"),
     threads: JOB_THREADS
     resources:
-        **job_resources(train=False),
+        **job_resources(train=False, prune=True),
     params:
         **job_params(rundir=lambda w: L.run_dir(w.run)),
     shell:
@@ -36,7 +36,7 @@ rule train_width_job:
     priority: lambda w: work_estimate(width_job(w.job)["spec"], len(width_job(w.job)["seeds"]))
     threads: JOB_THREADS
     resources:
-        **job_resources(),
+        **job_resources(prune=True),
     params:
         **job_params("train_width_job", "job", job=lambda w: json.dumps(width_job(w.job), sort_keys=True)),
     shell:

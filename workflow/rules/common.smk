@@ -143,13 +143,13 @@ def job_size(w):
     return run_spec(w.run), 1
 
 
-def job_resources(train=True):
-    """A training job's resources: the config's GPU count, and memory (MB) and time (minutes) from its size
-    (gridplan.job_resources; to be calibrated against a rehearsal's cost plan); a retried job asks for `attempt` times as
-    much (a job killed for memory or time gets more on its retry)."""
+def job_resources(train=True, prune=False):
+    """A training or pruning job's resources: the config's GPU count, and memory (MB) and time (minutes) from its
+    size (gridplan.job_resources; to be calibrated against a rehearsal's cost plan); a retried job asks for `attempt`
+    times as much (a job killed for memory or time gets more on its retry)."""
 
     def estimate(key):
-        return lambda w, attempt: attempt * plan_resources(*job_size(w), config["resources"], train)[key]
+        return lambda w, attempt: attempt * plan_resources(*job_size(w), config["resources"], train, prune)[key]
 
     return {"gpu": config["resources"]["gpu"], "mem_mb": estimate("mem_mb"), "runtime": estimate("runtime")}
 

@@ -130,20 +130,30 @@ def parameter_count(spec: dict) -> int:
     return 3 * p * n + (2 * n if norm != "none" else 0)
 
 
-def job_resources(spec: dict, models: int, resources: dict, train: bool = True) -> dict:
+def pruning_logits(spec: dict, models: int = 1) -> float:
+    """Logits one IPR-ordered pruning sweep computes (:func:`grokking.experiments.pruning.prune_curves`): for
+    every model, every pair of the table (training and test, p^2), every pruned count (N) and class (p), in
+    float64. Its passes over them are element-wise, so their time follows this count, not a GEMM rate."""
+    p = class_count(spec)
+    return float(models * p * p * int(spec["width"]) * p)
+
+
+def job_resources(spec: dict, models: int, resources: dict, train: bool = True, prune: bool = False) -> dict:
     """What a SLURM job of ``models`` stacked models of ``spec`` asks for (README, "Running on a SLURM cluster"),
     from ``resources`` (the config's; its ``estimate`` to be calibrated against a rehearsal's cost plan): memory in
     MB, the host's ``base_mb`` plus ``bytes_per_parameter`` for each stacked parameter; time in minutes,
-    ``start_minutes`` plus the job's floating-point work (:func:`multiply_adds`, x 2) at ``cpu_gflops``, or
-    ``gpu_gflops`` where ``resources.gpu`` is set; each times ``headroom``, and at least ``resources.mem_mb`` and
-    ``runtime``. A pruning job (``train`` False) trains nothing: its time is the start alone."""
+    ``start_minutes``, plus the training's floating-point work (``train``: :func:`multiply_adds`, x 2) at
+    ``cpu_gflops`` (``gpu_gflops`` where ``resources.gpu`` is set), plus a pruning sweep's logits (``prune``:
+    :func:`pruning_logits`) at ``cpu_prune_rate`` (``gpu_prune_rate``) 10^9 per second; each times ``headroom``,
+    and at least ``resources.mem_mb`` and ``runtime``."""
     e = resources["estimate"]
+    device = "gpu" if resources["gpu"] else "cpu"
     mem = e["base_mb"] + e["bytes_per_parameter"] * models * parameter_count(spec) / 2**20
-    rate = 1e9 * (e["gpu_gflops"] if resources["gpu"] else e["cpu_gflops"])
-    minutes = e["start_minutes"] + (2 * multiply_adds(spec, models) / rate / 60 if train else 0)
+    seconds = 2 * multiply_adds(spec, models) / (1e9 * e[f"{device}_gflops"]) if train else 0.0
+    seconds += pruning_logits(spec, models) / (1e9 * e[f"{device}_prune_rate"]) if prune else 0.0
     return {
         "mem_mb": max(int(resources["mem_mb"]), math.ceil(e["headroom"] * mem)),
-        "runtime": max(int(resources["runtime"]), math.ceil(e["headroom"] * minutes)),
+        "runtime": max(int(resources["runtime"]), math.ceil(e["headroom"] * (e["start_minutes"] + seconds / 60))),
     }
 
 
