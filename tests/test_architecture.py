@@ -93,8 +93,8 @@ LAYERS = [
     {"grokking.experiments"},
     {"grokking.report"},
     # the entry points: the package's loaders (``grokking.load_run``), the command line, result bundles (what a
-    # build reads, packed and fetched)
-    {"grokking", "grokking.cli", "grokking.__main__", "grokking.bundle"},
+    # build reads, packed and fetched), the GPU acceptance check (it trains, plans and reports)
+    {"grokking", "grokking.cli", "grokking.__main__", "grokking.bundle", "grokking.gpucheck"},
 ]
 
 

@@ -1,8 +1,9 @@
 """Every model family and training path on a device that stands for a GPU, under the device guard
-(tests/device_guard.py): no CPU tensor meets a device tensor, no CPU generator draws device randomness,
+(grokking.gpucheck.guard): no CPU tensor meets a device tensor, no CPU generator draws device randomness,
 and no training step between log steps copies to or from the host. CI has no GPU; PyTorch's ``meta``
 device has a GPU's device rules and no data, so these runs check where tensors live and when the host
 reads them, never the numbers (tests/test_numerics.py and tests/test_engine_equivalence.py do that).
+The cases are those of :mod:`grokking.gpucheck.audit`, which the GPU acceptance check trains on CUDA.
 
 The last tests break the engine on purpose (a CPU index, a CPU generator, an ``.item()`` in the step,
 ...) and show that the guard fails, naming the fault.
@@ -16,62 +17,39 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from device_guard import GENERATOR, MIXING, SYNC, DeviceGuard, DeviceGuardError
 from test_resume import Interrupted, KilledAfter  # a checkpoint whose job dies after its n-th save
 
 from grokking.data import Universe
-from grokking.data.images import ImageSet, build_image_set
-from grokking.engine import Checkpoint, ModelSettings, StackSettings, derive_seed, loop, train
+from grokking.engine import Checkpoint, StackSettings, derive_seed, loop, train
 from grokking.engine.adamw import AdamW
 from grokking.engine.dropout import StackDropout, stacked_dropout_masks
 from grokking.experiments.pruning import prune_curves, prune_saved_run, pruning_order
 from grokking.experiments.runs import run_and_save
 from grokking.experiments.specs import resolve
 from grokking.experiments.widths import train_width_job
+from grokking.gpucheck import audit
+from grokking.gpucheck.audit import CASES, LOG, STEPS, P, settings, stack
+from grokking.gpucheck.guard import GENERATOR, MIXING, SYNC, DeviceGuard, DeviceGuardError
 from grokking.models import get_family, mlp2_grads
-from grokking.models.deep_mlp import DeepMLPShape
 from grokking.models.mlp2 import MLPShape
-from grokking.models.transformer import TransformerShape
 from grokking.results import write_npz
 
-P = 23  # 317 training pairs: two eval_dropout chunks, and batches larger than a block of examples
-STEPS, LOG = 10, (1, 5, 10)  # 7 guarded steps per run
 DEVICE = "meta"
 
 
 @pytest.fixture(scope="module")
 def modular():
-    return Universe.build("add", P).split(0.6)
+    return audit.modular()
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return build_image_set("digits", pool=400, pool_seed=0, label_seed=0).split(0.5)
+    return audit.digits()
 
 
 @pytest.fixture(scope="module")
 def mnist_shaped():
-    """MNIST's shape (28 x 28 images of 0..255, 10 classes, a separate test set) through the real
-    dataset code, from random pixels: a few hundred images, not 70,000."""
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (300, 28, 28), dtype=np.uint8)
-    tests = rng.integers(0, 256, (100, 28, 28), dtype=np.uint8)
-    labels, test_labels = rng.integers(0, 10, 300), rng.integers(0, 10, 100)
-    return ImageSet.build("mnist", images, labels, tests, test_labels, pool=300).split(0.5)
-
-
-def stack(dropouts=(0.3, 0.0, 0.5), same_seed=False) -> list[ModelSettings]:
-    """Models that differ in everything per-model: dropout (none for one), corruption, decay, lr, seed."""
-    return [
-        ModelSettings(
-            corruption=0.1 * k, weight_decay=0.5 * k, dropout=q, lr=1e-3 * (k + 1), seed=1 if same_seed else k + 1
-        )
-        for k, q in enumerate(dropouts)
-    ]
-
-
-def settings(shape, **kw) -> StackSettings:
-    return StackSettings(shape, **{"steps": STEPS, "log_steps": LOG, **kw})
+    return audit.mnist_shaped()
 
 
 def guarded(split, st: StackSettings, models, **kw):
@@ -81,103 +59,6 @@ def guarded(split, st: StackSettings, models, **kw):
     parts = guard.steps // st.steps
     assert guard.armed_steps == parts * (st.steps - len(st.log_steps)), "the guard checked every step between logs"
     return guard, res
-
-
-# name -> (dataset fixture, settings, models, train kwargs, monkeypatched engine constants)
-CASES = {
-    # the 2-layer MLP's hand-written gradients, every model on the same examples (embedding-bag layout),
-    # in two blocks of examples
-    "mlp2 full batch, dropout": ("modular", settings(MLPShape(P, 16)), stack(), {}, {"SHARED_BLOCK_ELEMENTS": 1}),
-    "mlp2 full batch, CE, eval_dropout": (
-        "modular",
-        settings(MLPShape(P, 16, "relu"), loss="ce", eval_dropout=True),
-        stack(),
-        {},
-        {},
-    ),
-    # per-model batch orders (a batch per model), each batch in blocks; a new epoch every step
-    "mlp2 minibatch, per-model orders, blocks": (
-        "modular",
-        settings(MLPShape(P, 16), batch_size=300),
-        stack(),
-        {},
-        {"BLOCK_ELEMENTS": 1},
-    ),
-    # one batch order shared by all models: the embedding-bag layout with minibatches; sub-stacks of 2
-    "mlp2 minibatch, shared order, sub-stacks": (
-        "modular",
-        settings(MLPShape(P, 16), batch_size=100),
-        stack(same_seed=True),
-        {"max_stack": 2},
-        {},
-    ),
-    # bf16 trains the plain MLP with autograd (PyTorch has no autocast for meta: the casts are left out)
-    "mlp2 bf16, full batch, dropout (autograd)": (
-        "modular",
-        settings(MLPShape(P, 16), precision="bf16"),
-        stack(),
-        {},
-        {},
-    ),
-    "mlp2 BatchNorm, CE, minibatch (autograd)": (
-        "modular",
-        settings(MLPShape(P, 16, "relu", "batchnorm"), loss="ce", batch_size=100),
-        stack(),
-        {},
-        {},
-    ),
-    "mlp2 LayerNorm, MSE, eval_dropout": (
-        "modular",
-        settings(MLPShape(P, 16, "quadratic", "layernorm"), eval_dropout=True),
-        stack(),
-        {},
-        {},
-    ),
-    "transformer, 2 layers, dropout, CE": (
-        "modular",
-        settings(TransformerShape(P, 16, 4, 2), loss="ce"),
-        stack(),
-        {},
-        {},
-    ),
-    "transformer, tied embeddings, minibatch, eval_dropout": (
-        "modular",
-        settings(TransformerShape(P, 16, 2, 1, tie_embeddings=True), batch_size=100, eval_dropout=True),
-        stack(),
-        {},
-        {},
-    ),
-    "deep MLP, BatchNorm, dropout on every hidden layer": (
-        "modular",
-        settings(DeepMLPShape(P, 16, 3, norm="batchnorm", dropout_layers="hidden"), batch_size=100),
-        stack(),
-        {},
-        {},
-    ),
-    "deep MLP, quadratic, dropout on the first layer, eval_dropout": (
-        "modular",
-        settings(DeepMLPShape(P, 16, 4, "quadratic", dropout_layers="first"), loss="ce", eval_dropout=True),
-        stack(),
-        {},
-        {},
-    ),
-    "digits, dropout on the inputs, eval_dropout": (
-        "digits",
-        settings(
-            DeepMLPShape(2, 16, 3, inputs=64, classes=10, dropout_layers="inputs"), batch_size=50, eval_dropout=True
-        ),
-        stack(),
-        {},
-        {},
-    ),
-    "MNIST-shaped, depth 4, BatchNorm, CE": (
-        "mnist_shaped",
-        settings(DeepMLPShape(2, 32, 4, norm="batchnorm", inputs=784, classes=10), loss="ce", batch_size=50),
-        stack(),
-        {},
-        {},
-    ),
-}
 
 
 @pytest.mark.parametrize("name", CASES)
