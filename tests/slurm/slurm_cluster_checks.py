@@ -77,11 +77,17 @@ def slurm_jobs(workdir: Path) -> list[dict[str, str]]:
     return jobs
 
 
-def rule_of(job: dict[str, str]) -> str:
-    """The rule of a job from the comment the plugin gives it: rule_<rule>[_wildcards_<values>]."""
+def submitted_as(job: dict[str, str], profile: dict) -> tuple[str, str]:
+    """(what, rule) of a SLURM job from the comment the plugin gives it: ("rule", <rule>) for one Snakemake job,
+    rule_<rule>[_wildcards_<values>]; ("group", <rule>) for a group job of the profile's ``groups``,
+    rule_<group>_<rule> (the group's name, then its rules)."""
     comment = job.get("Comment", "")
     assert comment.startswith("rule_"), job
-    return comment[len("rule_") :].split("_wildcards_")[0]
+    name = comment[len("rule_") :].split("_wildcards_")[0]
+    for rule, group in profile.get("groups", {}).items():
+        if name == f"{group}_{rule}":
+            return "group", rule
+    return "rule", name
 
 
 def requested(profile: dict, rule: str) -> dict:
@@ -121,7 +127,8 @@ def test_a_failing_job_fails_the_build(tmp_path, profile):
     attempts = 1 + int(profile.get("retries", 0))
     assert len(jobs) == attempts, jobs
     for job in jobs:
-        assert rule_of(job) == "fails" and job["JobState"] == "FAILED" and job["ExitCode"] != "0:0", job
+        assert submitted_as(job, profile) == ("rule", "fails"), job
+        assert job["JobState"] == "FAILED" and job["ExitCode"] != "0:0", job
         assert "this job fails on purpose" in Path(job["StdOut"]).read_text()
     assert "failed, SLURM status is: 'FAILED'" in out, out[-5000:]
     print(f"asserted: a failing rule ran as {attempts} failed SLURM job(s) and Snakemake exited {res.returncode}")
@@ -158,25 +165,33 @@ def test_every_smoke_figure_is_built(smoke_build):
 
 
 def test_every_job_ran_as_a_slurm_job_where_the_profile_says(smoke_build, profile):
-    """One finished SLURM job per Snakemake job (but the local target rule `all`), each in the partition the
-    profile names for its rule, with the profile's GPUs and requeue flag, and its SLURM log written by the
-    job step; none of this exists when jobs run locally."""
+    """One finished SLURM job per Snakemake job (but the local target rule `all`), except for the rules the
+    profile groups: their jobs ran `group-components` at a time, as one SLURM job each, one after another on its
+    one GPU. Each SLURM job in the partition the profile names for its rule, with the profile's GPUs and requeue
+    flag, and its SLURM log written by the job step; none of this exists when jobs run locally."""
     root, out = smoke_build
     stats = job_stats(out)
     jobs = slurm_jobs(root)
-    by_rule: dict[str, list[dict[str, str]]] = {}
+    by_rule: dict[tuple[str, str], list[dict[str, str]]] = {}
     for job in jobs:
-        by_rule.setdefault(rule_of(job), []).append(job)
+        by_rule.setdefault(submitted_as(job, profile), []).append(job)
     expected = {rule: n for rule, n in stats.items() if rule not in ("all", "total")}
-    assert {rule: len(js) for rule, js in by_rule.items()} == expected
+    groups, size = profile.get("groups", {}), profile.get("group-components", {})
+    slurm_counts = {
+        ("group", r) if r in groups else ("rule", r): -(-n // int(size[groups[r]])) if r in groups else n
+        for r, n in expected.items()
+    }
+    assert {key: len(js) for key, js in by_rule.items()} == slurm_counts
     assert sum(expected.values()) == stats["total"] - 1 > 100
+    assert any(what == "group" and n > 1 for (what, _), n in slurm_counts.items()), "the profile groups no jobs"
 
     node = subprocess.run(["hostname", "-s"], capture_output=True, text=True, check=True).stdout.strip()
     gpu_jobs = 0
-    for rule, rule_jobs in by_rule.items():
+    for (what, rule), rule_jobs in by_rule.items():
         want = requested(profile, rule)
+        members = set()
         for job in rule_jobs:
-            where = f"{rule} (SLURM job {job['JobId']})"
+            where = f"{what} {rule} (SLURM job {job['JobId']})"
             assert job["JobState"] == "COMPLETED" and job["ExitCode"] == "0:0", where
             assert job["Partition"] == want["partition"], where
             assert job["NodeList"] == node and job["BatchFlag"] == "1", where
@@ -188,15 +203,20 @@ def test_every_job_ran_as_a_slurm_job_where_the_profile_says(smoke_build, profil
                 assert "gpu" not in tres, (where, tres)
             assert job["Requeue"] == ("1" if want["requeue"] else "0"), where
             log = Path(job["StdOut"])
-            assert log.is_relative_to(root / ".snakemake" / "slurm_logs" / f"rule_{rule}"), (where, log)
+            logdir = f"group_{groups[rule]}_{rule}" if what == "group" else f"rule_{rule}"
+            assert log.is_relative_to(root / ".snakemake" / "slurm_logs" / logdir), (where, log)
             assert log.name == f"{job['JobId']}.log", (where, log)
             text = log.read_text()
             assert "--executor slurm-jobstep" in text and f"rule {rule}:" in text, (where, text[-2000:])
             assert "Finished job" in text or "Finished jobid" in text, (where, text[-2000:])
-    assert gpu_jobs == sum(n for r, n in expected.items() if requested(profile, r)["gpus"]) > 0
+            members |= set(re.findall(r"^\s*output: (\S+)", text, flags=re.M))
+        if what == "group":  # together its group jobs ran every job of the rule, each once
+            assert len(members) == expected[rule], (rule, sorted(members))
+    assert gpu_jobs == sum(n for (_, r), n in slurm_counts.items() if requested(profile, r)["gpus"]) > 0
+    grouped = ", ".join(f"{expected[r]} {r} jobs in {slurm_counts['group', r]}" for r in groups if r in expected)
     print(
-        f"asserted: {len(jobs)} SLURM jobs, one per job of {len(expected)} rules (COMPLETED, exit 0:0), "
-        f"{gpu_jobs} of them with the profile's GPU on its GPU partition, the rest on "
+        f"asserted: {len(jobs)} SLURM jobs for {sum(expected.values())} jobs of {len(expected)} rules (COMPLETED, "
+        f"exit 0:0; grouped: {grouped}), {gpu_jobs} of them with the profile's GPU on its GPU partition, the rest on "
         f"'{profile['default-resources']['slurm_partition']}', requeue as the profile asks, "
         "each with its SLURM log from the job step"
     )
