@@ -42,6 +42,7 @@ def weights_hash(params: dict) -> str:
 
 def main():
     torch.set_num_threads(1)
+    numerics.apply_deterministic()  # as a job does: the environment may ask for the deterministic mode
     out = {}
     for name, (p, shape, steps, batch) in STACKS.items():
         split = Universe.build("add", p).split(0.5)

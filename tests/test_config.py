@@ -133,6 +133,7 @@ def test_mnist_grids_resolve_to_the_mnist_mlp_and_the_quick_preset_to_the_digits
         ({"width_sweep": {"widths": [500]}}, "config key 'width_sweep.widths'"),
         ({"claims": {"strict": "yes"}}, "config key 'claims.strict'"),
         ({"numerics": "fast"}, "config key 'numerics': 'fast' is not one of ['portable', 'native']"),
+        ({"deterministic": "yes"}, "config key 'deterministic': 'yes' is not of type 'boolean'"),
         (
             {"grids": {"mlp3_wd": {"keep_weights": [[0.33, 0.2]]}}},
             "config key 'grids.mlp3_wd.keep_weights': figure fig07 histograms a stored cell of the grid, but none "

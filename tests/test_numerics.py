@@ -24,9 +24,14 @@ STORED = HERE / "data" / "portable_weights.json"
 PROBE = HERE / "numerics_probe.py"
 
 
+def clean_environment(extra_env: dict) -> dict:
+    """This process's environment without any numeric setting, then ``extra_env``."""
+    ours = {*numerics.PINS["portable"], numerics.PROFILE_VAR, numerics.DETERMINISTIC_VAR, numerics.CUBLAS_VAR}
+    return {**{k: v for k, v in os.environ.items() if k not in ours}, **extra_env}
+
+
 def probe(extra_env: dict) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in numerics.PINS["portable"] and k != numerics.PROFILE_VAR}
-    env.update(extra_env)
+    env = clean_environment(extra_env)
     out = subprocess.run([sys.executable, str(PROBE)], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout)
@@ -61,7 +66,10 @@ def test_the_pin_holds_when_the_libraries_see_a_smaller_instruction_set(portable
 def test_profiles_set_the_environment_and_describe_what_ran():
     env = numerics.environment("portable", threads=2)
     assert env["MKL_CBWR"] == "COMPATIBLE" and env["ATEN_CPU_CAPABILITY"] == "avx2" and env["OMP_NUM_THREADS"] == "2"
-    assert numerics.environment("native", threads=0) == {numerics.PROFILE_VAR: "native"}
+    native = numerics.environment("native", threads=0)
+    assert native == {numerics.PROFILE_VAR: "native", numerics.DETERMINISTIC_VAR: "0"}
+    on = numerics.environment("native", threads=0, deterministic=True)
+    assert on[numerics.DETERMINISTIC_VAR] == "1" and on[numerics.CUBLAS_VAR] == ":4096:8"
     with pytest.raises(ValueError, match=r"numerics: 'fast' is not one of \['portable', 'native'\]"):
         numerics.environment("fast", 1)
 
@@ -73,3 +81,34 @@ def test_a_changed_pin_is_recorded_as_native(monkeypatch):
     monkeypatch.setenv("MKL_CBWR", "AUTO")
     assert numerics.active_profile() == "native"
     assert "were changed" in numerics.check()
+
+
+def test_the_deterministic_mode_changes_no_bit_on_the_cpu(portable):
+    """Torch's deterministic algorithms differ from the default ones on CUDA only: the portable bits hold."""
+    deterministic = probe(numerics.environment("portable", threads=1, deterministic=True))
+    assert deterministic["numerics"]["deterministic"] is True and portable["numerics"]["deterministic"] is False
+    assert deterministic["hashes"] == portable["hashes"]
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_the_deterministic_key_reaches_a_training_job(tmp_path, on):
+    """Config ``deterministic`` -> the environment the workflow gives every job (``job_environment``) -> torch's
+    flag in the process of a training job, recorded in its result."""
+    import yaml
+
+    from grokking.data import Universe
+    from grokking.experiments.specs import resolve, with_seed
+    from grokking.results import load_chunk, write_npz
+
+    config = yaml.safe_load((HERE.parent / "config" / "config.yaml").read_text())
+    config["deterministic"] = on
+    stack = resolve(config, {"p": 11, "train_fraction": 0.5, "width": 8}, {"steps": 2})
+    job = {"stack": stack, "cells": [["cell1", with_seed(stack, 1)]], "keep": []}
+    data, out = tmp_path / "add_p11.npz", tmp_path / "chunk.npz"
+    write_npz(data, **Universe.build("add", 11).to_arrays())
+    cmd = [sys.executable, "-m", "grokking", "train-chunk", "--job", json.dumps(job), "--data", str(data)]
+    cmd += ["--out", str(out), "--device", "cpu", "--threads", "1", "--no-progress"]
+    env = clean_environment(numerics.job_environment(config))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(str(load_chunk(out)["numerics"]))["deterministic"] is on

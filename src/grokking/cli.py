@@ -11,14 +11,16 @@ import time
 
 
 def _threads(n):
-    """A compute job's intra-op thread count (0: torch's default); says so where the numeric profile
-    asked for cannot hold here (``grokking.numerics``)."""
+    """A compute job's intra-op thread count (0: torch's default) and deterministic mode (config
+    ``deterministic``, from the environment); says so where the numeric profile asked for cannot hold
+    here (``grokking.numerics``)."""
     import torch
 
-    from .numerics import warn_if_unpinned
+    from .numerics import apply_deterministic, warn_if_unpinned
 
     if n:
         torch.set_num_threads(int(n))
+    apply_deterministic()
     warn_if_unpinned()
 
 

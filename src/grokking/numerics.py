@@ -14,6 +14,12 @@ is chaotic, so the last bit of one kernel can move a final accuracy. A profile f
 The profile is applied through the environment before torch is imported (the Snakefile sets it for
 every job it starts, notebooks included); :func:`describe` records what a job actually ran with.
 Nothing here imports torch at module level.
+
+The **deterministic mode** (config ``deterministic``) concerns GPUs: on CUDA, ``index_add_`` and the
+backward of ``index_select`` (both in the engine) add in an order that varies from run to run, so a
+rerun or a resumed job may differ in the last bits. The mode reaches a job through the environment as
+the profile does, and the job turns on torch's deterministic algorithms (:func:`apply_deterministic`),
+with the cuBLAS workspace setting that deterministic cuBLAS needs. On the CPU it changes no bit.
 """
 
 from __future__ import annotations
@@ -29,17 +35,45 @@ PINS = {
 }
 PROFILES = tuple(PINS)
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+DETERMINISTIC_VAR = "GROKKING_DETERMINISTIC"
+# cuBLAS is deterministic only with a fixed workspace per stream (CUDA's documentation; torch refuses a
+# matrix product in deterministic mode without it): this one, or ":16:8", set before cuBLAS starts.
+CUBLAS_VAR, CUBLAS_WORKSPACE = "CUBLAS_WORKSPACE_CONFIG", ":4096:8"
 
 
-def environment(profile: str, threads: int) -> dict:
+def environment(profile: str, threads: int, deterministic: bool = False) -> dict:
     """The environment variables that put a job started with them on ``profile`` with ``threads``
-    intra-op threads (the thread count enters the order of parallel reductions)."""
+    intra-op threads (the thread count enters the order of parallel reductions), and in the
+    deterministic mode or out of it (explicitly, whatever the calling shell says)."""
     if profile not in PINS:
         raise ValueError(f"numerics: {profile!r} is not one of {list(PROFILES)}")
-    env = {PROFILE_VAR: profile, **PINS[profile]}
+    env = {PROFILE_VAR: profile, **PINS[profile], DETERMINISTIC_VAR: "1" if deterministic else "0"}
+    if deterministic:
+        env[CUBLAS_VAR] = CUBLAS_WORKSPACE
     if int(threads) > 0:
         env.update({var: str(int(threads)) for var in THREAD_VARS})
     return env
+
+
+def job_environment(config: dict) -> dict:
+    """The environment of every job of a build of ``config`` (set by the workflow before any job starts):
+    its numeric profile, thread count (``resources.threads``) and deterministic mode."""
+    return environment(config["numerics"], config["resources"]["threads"], config.get("deterministic", False))
+
+
+def apply_deterministic() -> bool:
+    """Put this process in or out of torch's deterministic algorithms as the environment says (unset: leave
+    torch as it is); whether it is in. A job calls it before its first CUDA operation: cuBLAS reads its
+    workspace setting when it starts. An operation without a deterministic CUDA kernel then stops the job
+    with torch's error naming it, rather than letting it differ from run to run."""
+    import torch
+
+    wanted = os.environ.get(DETERMINISTIC_VAR)
+    if wanted in ("0", "1"):
+        if wanted == "1":
+            os.environ.setdefault(CUBLAS_VAR, CUBLAS_WORKSPACE)
+        torch.use_deterministic_algorithms(wanted == "1")
+    return torch.are_deterministic_algorithms_enabled()
 
 
 def active_profile() -> str:
@@ -72,12 +106,13 @@ def cpu_model() -> str:
 
 def describe(device: str = "cpu") -> dict:
     """What a job's arithmetic ran on, for its provenance: the profile, the kernels ATen chose, the MKL
-    and oneDNN settings, the thread count, the CPU and torch's version."""
+    and oneDNN settings, the thread count, the CPU, torch's version and whether it ran deterministic."""
     import torch
 
     pins = PINS["portable"]
     out = {
         "profile": active_profile(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
         "device": str(device),
         "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "environment": {k: os.environ.get(k, "") for k in (*pins, *THREAD_VARS)},

@@ -50,10 +50,11 @@ except ConfigError as err:
 PRESET = config["preset"]
 REHEARSAL_NOTE = rehearsal_note(config)  # "" outside a rehearsal (make rehearse)
 L = Layout.from_config(config)
-# Every job runs with the config's numeric profile (src/grokking/numerics.py) and a fixed thread count:
-# set here, before any job starts, so that notebooks and SLURM jobs (which inherit it) run with it too.
+# Every job runs with the config's numeric profile (src/grokking/numerics.py), a fixed thread count and
+# the config's deterministic mode: set here, before any job starts, so that notebooks and SLURM jobs (which
+# inherit it) run with it too.
 JOB_THREADS = config["resources"]["threads"]
-os.environ.update(numerics.environment(config["numerics"], JOB_THREADS))
+os.environ.update(numerics.job_environment(config))
 PYTHON = sys.executable
 RUNS = sorted(config["runs"])
 GRIDS = sorted(config.get("grids", {}))
