@@ -11,13 +11,22 @@ them. Two steps, because a GPU machine may lack the workflow's own dependencies 
     python benchmarks/bench_gpu_grid.py run --plan benchmarks/out/fig03_paper_plan.json \\
         --data-dir results/paper/data --out bench_gpu.json [--chunks-dir DIR] [--check] [--budget-s 540]
 
-``--check`` first trains a few cells of the first chunk for a few steps on the CPU and on the device
-and reports how far their curves and weights differ. ``--budget-s`` stops starting new chunks once
-that much time has passed (the JSON says how many cells were done). Never asserts timings.
+Any grid works, the image grids too: each chunk reads the dataset file that the DAG makes for it
+(``Layout.dataset_of``: ``add_p97.npz``, ``mnist.npz``, ``digits.npz``) from ``--data-dir``, the DAG's
+``results/<preset>/data`` (``snakemake results/paper/data/mnist.npz`` makes one alone).
+
+``--check`` first trains a few cells of a chunk for a few steps on the CPU and on the device and reports
+how far their curves and weights differ. ``--budget-s`` stops starting new chunks once that much time has
+passed (the JSON says how many cells were done). ``--steps N`` trains every chunk for N steps only, a
+quick try of the plumbing (its times are not the preset's). Never asserts timings.
 
 ``--precisions fp32 tf32 bf16`` trains the chunks once per precision (the config key ``precision``) and
 reports each mode's time, its speed-up over the first mode, and every cell whose phase differs from the
 first mode's (issue 14: Fig 3's alpha 0.5 column is ``--only a0500`` of the grids wd and dropout).
+
+``--deterministic`` trains everything with torch's deterministic algorithms, as a build with config
+``deterministic: true`` does (``grokking.numerics``): its cost is this run's time against the same run
+without the flag.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 import platform
 import sys
 import time
@@ -75,8 +85,20 @@ def cmd_plan(a):
     print(f"{len(names)} chunks, {cells} cells -> {a.out}")
 
 
-def _data(data_dir, stack):
-    return Path(data_dir) / f"{stack['operation']}_p{stack['p']}.npz"
+def _data(data_dir, stack) -> Path:
+    """The dataset file a chunk trains on, named as the DAG names it, in ``data_dir`` (the DAG's
+    ``results/<preset>/data``)."""
+    from grokking.layout import Layout
+
+    layout = Layout.of_results("results")
+    return Path(data_dir) / Path(layout.dataset_of(stack)).relative_to(Path(layout.results, "data"))
+
+
+def _capped(chunk: dict, steps: int | None) -> dict:
+    """``chunk`` trained for ``steps`` steps (its log schedule shrinks with it); as planned when None."""
+    if not steps:
+        return chunk
+    return dict(chunk, stack=dict(chunk["stack"], steps=steps, log_every=max(1, steps // 4)))
 
 
 def _check(chunk, data_dir, device, n_cells=4, steps=200):
@@ -88,7 +110,7 @@ def _check(chunk, data_dir, device, n_cells=4, steps=200):
     # Cells without dropout: a CUDA generator draws other masks than a CPU one, so dropout cells
     # follow different (equally valid) trajectories on the two devices.
     plain = [c for c in chunk["cells"] if float(c[1]["dropout"]) == 0.0][:n_cells]
-    small = {"stack": dict(chunk["stack"], steps=steps, log_every=steps // 4), "cells": plain}
+    small = dict(_capped(chunk, steps), cells=plain)
     tmp = Path("/tmp/bench_gpu_check")
     tmp.mkdir(exist_ok=True)
     cpu = train_chunk(small, _data(data_dir, small["stack"]), tmp / "cpu.npz", device="cpu", progress=False)
@@ -128,8 +150,13 @@ def _summary(info, rows, start, dev, torch):
 def cmd_run(a):
     import torch
 
+    from grokking import numerics
     from grokking.engine import resolve_device
     from grokking.results import write_json
+
+    if a.deterministic:  # before the first CUDA operation: cuBLAS reads its workspace setting when it starts
+        os.environ[numerics.DETERMINISTIC_VAR] = "1"
+        numerics.apply_deterministic()
 
     job = json.loads(Path(a.plan).read_text())
     chunks = job["chunks"]
@@ -148,6 +175,8 @@ def cmd_run(a):
         if dev.type == "cuda"
         else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "steps": a.steps,  # every chunk capped at this many steps (None: as planned)
         "plan": a.plan,
         "grids": job["grids"],
         "chunk_size": job.get("chunk_size"),
@@ -157,7 +186,11 @@ def cmd_run(a):
     }
     if a.check:
         with_plain = [n for n in names if any(float(c[1]["dropout"]) == 0.0 for c in chunks[n]["cells"])]
-        info["check"] = _check(chunks[with_plain[len(with_plain) // 2]], a.data_dir, dev)
+        if with_plain:
+            steps = min(200, a.steps or 200)
+            info["check"] = _check(chunks[with_plain[len(with_plain) // 2]], a.data_dir, dev, steps=steps)
+        else:
+            info["check"] = {"skipped": "every cell has dropout (its masks differ between CPU and device)"}
         print("check:", json.dumps(info["check"]), flush=True)
     out_dir = Path(a.chunks_dir) if a.chunks_dir else Path("/tmp/bench_gpu_chunks")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -191,6 +224,7 @@ def _train_chunks(a, chunks, names, dev, torch, info, out_dir, mode):
             print(f"budget of {a.budget_s} s reached: {i} of {len(names)} chunks done", flush=True)
             break
         ch = chunks[name] if mode is None else dict(chunks[name], stack=dict(chunks[name]["stack"], precision=mode))
+        ch = _capped(ch, a.steps)
         t0 = time.perf_counter()
         res = train_chunk(
             ch, _data(a.data_dir, ch["stack"]), out_dir / f"{name}.npz", device=dev, progress=False, desc=name
@@ -259,6 +293,12 @@ def main(argv=None):
     r.add_argument("--check", action="store_true", help="compare a few cells on CPU and device first")
     r.add_argument("--budget-s", type=float, default=None, help="start no new chunk after this many seconds")
     r.add_argument("--precisions", nargs="+", default=None, help="train the chunks once per precision, compare")
+    r.add_argument("--steps", type=int, default=None, help="train every chunk for this many steps only (a quick try)")
+    r.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="train with torch's deterministic algorithms (config deterministic: true); compare with a run without",
+    )
     a = ap.parse_args(argv)
     cmd_plan(a) if a.cmd == "plan" else cmd_run(a)
 
