@@ -256,3 +256,31 @@ def test_a_pruning_jobs_time_follows_its_logits(presets):
     both = job_resources(spec, k, res, prune=True)["runtime"]
     assert both > job_resources(spec, k, res)["runtime"] and both > only_prune
     assert both > job_resources(narrow["spec"], len(narrow["seeds"]), res, prune=True)["runtime"]
+
+
+def test_the_fitted_estimate_covers_every_job_and_no_more(smoke_plan):
+    """calibrate.fit gives the resources.estimate under which every job of a cost plan asks for at least what the
+    rehearsal measured (before headroom), and not much more: asking for less breaks it for some job."""
+    from grokking.experiments.gridplan import parameter_count
+    from grokking.report import calibrate, costplan
+
+    real, _, _, rows = smoke_plan
+    params = [j["models"] * parameter_count(j["stack"]) for j in costplan.jobs(real)]
+    rows = [dict(r, max_rss_mb=250 + 24 * n / 2**20) for r, n in zip(rows, params, strict=True)]
+    for r in rows:  # pruning takes its jobs 10 minutes more
+        if r["rule"] in ("prune_run", "train_width_job"):
+            r.update(wall_s=r["wall_s"] + 600, estimate_s=r["estimate_s"] + 600)
+    fitted = calibrate.fit(rows, real)
+    assert fitted["bytes_per_parameter"] == pytest.approx(24, abs=0.1) and fitted["base_mb"] in (250, 251)
+    assert fitted["start_minutes"] == round(4 / 60, 2)  # the made-up jobs spend 10 - 6 s outside their training
+    assert fitted["gpu_gflops"] == real["resources"]["estimate"]["gpu_gflops"]  # a CPU rehearsal leaves it
+    exact = dict(real["resources"], mem_mb=1, runtime=1, estimate=dict(fitted, headroom=1))
+    assert calibrate.shortfalls(rows, real, exact) == []
+    for key, factor in (("cpu_gflops", 1.5), ("base_mb", 0.9), ("cpu_prune_rate", 1.5)):
+        stingy = dict(exact, estimate=dict(exact["estimate"], **{key: factor * fitted[key]}))
+        short = calibrate.shortfalls(rows, real, stingy)
+        assert short, key
+        if key == "cpu_prune_rate":  # only the jobs that prune
+            assert {s["rule"] for s in short} <= {"prune_run", "train_width_job"}
+    md = calibrate.to_markdown(fitted, calibrate.shortfalls(rows, real, stingy), len(rows), exact["estimate"])
+    assert f"asks {len(rows) - len(short)} of {len(rows)} jobs" in md and "short: `" in md

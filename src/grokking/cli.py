@@ -309,7 +309,7 @@ def cmd_cost_plan(a):
     from pathlib import Path
 
     from .layout import Layout
-    from .report import costplan
+    from .report import calibrate, costplan
     from .report.records import cpu_identity, describe_cpu
     from .results import code_version, write_bytes, write_json
 
@@ -319,10 +319,14 @@ def cmd_cost_plan(a):
     rows = costplan.measure(config, dict(config, rehearsal=None), Layout.from_config(config), flops)
     write_bytes(Path(a.csv), costplan.to_csv(rows).encode())
     cores = os.cpu_count()
+    real = dict(config, rehearsal=None)
+    fitted, short = calibrate.fit(rows, real), calibrate.shortfalls(rows, real, config["resources"])
     md = costplan.to_markdown(rows, config["preset"], describe_cpu(cpu_identity()), cores, a.gpu_record, a.note)
+    md += "\n" + calibrate.to_markdown(fitted, short, len(rows), config["resources"]["estimate"])
     write_bytes(Path(a.md), md.encode())
     layout = Layout.from_config(config)
-    write_json(a.json, costplan.record(rows, layout, a.rehearses, cpu_identity(), cores, code_version()))
+    rec = costplan.record(rows, layout, a.rehearses, cpu_identity(), cores, code_version())
+    write_json(a.json, dict(rec, fitted_estimate=fitted, short_jobs=len(short)))
     print(costplan.headline(rows, cores), file=sys.stderr)
 
 
