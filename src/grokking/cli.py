@@ -415,6 +415,14 @@ def cmd_bundle(a):
         sys.exit(f"error: {err}")
 
 
+def cmd_gpu_check(a):
+    """The GPU acceptance check (README, "The GPU acceptance check"): exit 0 when every part passed, 1 when one
+    failed (or there is no CUDA device), 2 when one was skipped."""
+    from .gpucheck.runner import main as gpu_check
+
+    sys.exit(gpu_check(a))
+
+
 def _write_timing(path, wall: float):
     """The job's wall time, CPU time and peak memory as a one-row TSV (the columns of Snakemake's
     ``benchmark:`` files), measured by the job itself: Snakemake's benchmark polling costs the job on
@@ -614,6 +622,13 @@ def main(argv=None):
     fi = sub.add_parser("figure-index", help="print README.md's figure index (Markdown) generated from the config")
     fi.add_argument("--config", default=None, help="workflow config (default: the repository's config/config.yaml)")
     fi.set_defaults(func=cmd_figure_index)
+    gc = sub.add_parser("gpu-check", help="the GPU acceptance check: the first thing to run on a GPU (one report)")
+    gc.add_argument("--out", default=None, help="report folder (default results/gpu_check, or results/gpu_check_tiny)")
+    gc.add_argument("--device", default="cuda", help="cuda or cuda:N; cpu only with --tiny")
+    gc.add_argument("--tiny", action="store_true", help="a development run: the smoke preset's sizes, not a GPU check")
+    gc.add_argument("--parts", nargs="+", default=list("abcdefg"), choices=list("abcdefg"), help="parts to run")
+    gc.add_argument("--repo", default=None, help="the project's checkout (default: the one this package is in)")
+    gc.set_defaults(func=cmd_gpu_check)
     a = ap.parse_args(argv)
     a.func(a)
     if getattr(a, "timing", None):
