@@ -116,7 +116,8 @@ def run(ctx: Context) -> Outcome:
     name, job = widest_job(ctx.config, steps)
     data = ctx.dataset(job["spec"])
     numbers = {"job": name, "width": int(job["spec"]["width"]), "models": len(job["seeds"]), "steps": steps}
-    ref = ctx.command(_command(ctx, name, job, data, folder / "reference.npz"), "resume_reference", ctx.left() / 3)
+    # Time limits: the killed run needs its start and part of the training, the other two all of it and the pruning
+    ref = ctx.command(_command(ctx, name, job, data, folder / "reference.npz"), "resume_reference", 0.45 * ctx.left())
     if ref.rc != 0:
         return Outcome(FAIL, f"the uninterrupted job failed (exit {ref.rc}): {ref.tail()}", numbers)
     trained = float(read(folder / "reference.npz")["seconds"])
@@ -125,7 +126,7 @@ def run(ctx: Context) -> Outcome:
     ck = folder / "checkpoint"
     resumable = _command(ctx, name, job, data, folder / "resumed.npz") + ["--checkpoint", ck]
     resumable += ["--checkpoint-every", f"{every:.3f}"]
-    what, after = kill_after_first_checkpoint(ctx, resumable, ck, ctx.left() / 2)
+    what, after = kill_after_first_checkpoint(ctx, resumable, ck, 0.4 * ctx.left())
     numbers.update(checkpoint_every_s=round(every, 3), killed_after_s=round(after, 1))
     if what != "killed":
         return Outcome(FAIL, f"the interrupted job {what}", numbers)

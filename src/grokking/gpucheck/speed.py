@@ -17,7 +17,9 @@ import time
 
 from .common import FAIL, PASS, Context, Outcome
 
-STEPS, TINY_STEPS, WARMUP = 20, 3, 2
+STEPS = 10  # timed steps of each job on the GPU, after WARMUP untimed ones
+TINY_STEPS = 3  # in a development run
+WARMUP = 2
 
 
 def _path(stack: dict, per_model: list[dict]) -> str:
