@@ -22,7 +22,7 @@ PY=$(command -v "$PY")
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TESTS=(
     test_architecture.py test_claims.py test_config.py test_deep_mlp.py test_engine_equivalence.py test_grids.py
-    test_images.py test_metrics_phases.py test_mnist.py test_numerics.py test_precision.py test_pruning.py
+    test_gpus.py test_images.py test_metrics_phases.py test_mnist.py test_numerics.py test_precision.py test_pruning.py
     test_resume.py test_runs.py test_studies.py test_summary.py test_tables.py test_tasks.py test_transformer.py
     test_widths.py
 )
