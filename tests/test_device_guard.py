@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from test_resume import Interrupted, KilledAfter  # a checkpoint whose job dies after its n-th save
 
 from grokking.data import Universe
 from grokking.engine import Checkpoint, StackSettings, derive_seed, loop, train
@@ -30,6 +29,7 @@ from grokking.experiments.widths import train_width_job
 from grokking.gpucheck import audit
 from grokking.gpucheck.audit import CASES, LOG, STEPS, P, settings, stack
 from grokking.gpucheck.guard import GENERATOR, MIXING, SYNC, DeviceGuard, DeviceGuardError
+from grokking.gpucheck.syncaudit import Interrupted, KilledAfter  # a job that dies after its n-th save
 from grokking.models import get_family, mlp2_grads
 from grokking.models.mlp2 import MLPShape
 from grokking.results import write_npz

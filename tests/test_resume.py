@@ -17,6 +17,7 @@ import yaml
 from grokking.data import Universe
 from grokking.engine import Checkpoint, ModelSettings, StackSettings, train
 from grokking.experiments.specs import resolve, with_seed
+from grokking.gpucheck.syncaudit import Interrupted, KilledAfter  # a job that dies after its n-th save
 from grokking.models.deep_mlp import DeepMLPShape
 from grokking.models.mlp2 import MLPShape
 from grokking.models.transformer import TransformerShape
@@ -28,24 +29,6 @@ P = 13
 @pytest.fixture(scope="module")
 def split():
     return Universe.build("add", P).split(0.6)
-
-
-class Interrupted(Exception):
-    pass
-
-
-class KilledAfter(Checkpoint):
-    """A checkpoint whose job dies right after its ``n``-th save (as a SIGKILL would, between saves)."""
-
-    def __init__(self, *args, n: int, **kw):
-        super().__init__(*args, **kw)
-        self.n = n
-
-    def save(self, *args):
-        super().save(*args)
-        self.n -= 1
-        if self.n == 0:
-            raise Interrupted
 
 
 def _assert_identical(a, b):

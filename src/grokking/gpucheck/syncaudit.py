@@ -19,12 +19,13 @@ from .common import FAIL, PASS, Context, Outcome
 from .guard import DeviceGuard
 
 
-class _Stop(Exception):
+class Interrupted(Exception):
     """The end of the first half of the checkpoint path: the job 'killed' after a save."""
 
 
-class StopAfter(Checkpoint):
-    """A checkpoint whose job stops right after its ``n``-th save, as a kill between two saves would."""
+class KilledAfter(Checkpoint):
+    """A checkpoint whose job stops right after its ``n``-th save, as a kill between two saves would (also the
+    resume tests' stand-in for a SIGKILL)."""
 
     def __init__(self, *args, n: int, **kw):
         super().__init__(*args, **kw)
@@ -34,7 +35,7 @@ class StopAfter(Checkpoint):
         super().save(*args)
         self.n -= 1
         if self.n == 0:
-            raise _Stop
+            raise Interrupted
 
 
 def _guard(ctx: Context) -> DeviceGuard:
@@ -68,12 +69,12 @@ def checkpoint_path(ctx: Context, folder: Path) -> tuple[DeviceGuard, list]:
 
     split, st, models = audit.modular(), audit.settings(MLPShape(audit.P, 16), batch_size=100), audit.stack()
     problems = []
-    first = StopAfter(folder, "job", 1e-9, n=audit.STEPS + 1 + 3)
+    first = KilledAfter(folder, "job", 1e-9, n=audit.STEPS + 1 + 3)
     with _guard(ctx) as g:
         try:
             train(split, st, models, device=ctx.guard_device, progress=False, max_stack=2, checkpoint=first)
             problems.append("the job was not stopped after its checkpoints")
-        except _Stop:
+        except Interrupted:
             pass
         _expect(problems, g.steps, audit.STEPS + 3, "steps before the stop")
         before = g.steps
