@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from grokking.engine import Checkpoint
+from grokking.engine.adamw import AdamW
 from grokking.results import load_chunk, write_npz, write_torch
 
 K, N, P = 4, 2048, 97  # a stack of 4 models of the 2-layer MLP at width 2048
@@ -121,3 +122,25 @@ def test_writing_a_stack_raises_peak_resident_memory_by_little(tmp_path):
         )
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     assert os.path.getsize(tmp_path / "model.pt") > nbytes  # the tensors were written, not skipped
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak resident memory from /proc (Linux)")
+def test_checkpointing_the_optimizer_copies_no_moments(tmp_path):
+    """AdamW's state for a checkpoint is its moments themselves (streamed to the file by the save), not host
+    copies of them: two sets of moments are twice the stack's parameter bytes (and on a GPU a second copy)."""
+    state, nbytes = _stack_state(3)
+    opt = AdamW(state["params"], lr=[0.01] * K, weight_decay=[1.0] * K, betas=(0.9, 0.98), eps=1e-8)
+    for m, v in opt.state.values():
+        m.normal_(), v.uniform_()
+    ckpt = Checkpoint(tmp_path / "ck", "job")
+    base = _reset_peak_rss()
+    ckpt.save(0, {"step": 3, "params": state["params"], "optimizer": opt.state_dict()}, {"models": K})
+    rise = _proc_status("VmHWM") - base
+    assert rise < 0.1 * nbytes, (
+        f"{nbytes / 2**20:.0f} MiB of parameters and moments: peak RSS rose by {rise / 2**20:.0f} MiB"
+    )
+    restored = AdamW(
+        {k: torch.zeros_like(v) for k, v in state["params"].items()}, [0.01] * K, [1.0] * K, (0.9, 0.98), 1e-8
+    )
+    restored.load_state_dict(ckpt.load(0, {"models": K})["optimizer"])
+    _equal({k: tuple(mv) for k, mv in opt.state.items()}, {k: tuple(mv) for k, mv in restored.state.items()})

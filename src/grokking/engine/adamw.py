@@ -42,10 +42,10 @@ class AdamW:
         self._decay.update({k: 1.0 for k in no_decay})
 
     def state_dict(self) -> dict:
-        return {
-            "t": self.t,
-            "moments": {k: (m.detach().cpu().clone(), v.detach().cpu().clone()) for k, (m, v) in self.state.items()},
-        }
+        """The step count and the moments themselves, not copies: a checkpoint streams them to its file at once
+        (one tensor at a time, a device tensor copied to the host on its own), so no second set of moments is
+        ever held on the host."""
+        return {"t": self.t, "moments": {k: (m.detach(), v.detach()) for k, (m, v) in self.state.items()}}
 
     @torch.no_grad()
     def load_state_dict(self, state: dict):
