@@ -195,6 +195,16 @@ def cmd_run(a):
     out_dir = Path(a.chunks_dir) if a.chunks_dir else Path("/tmp/bench_gpu_chunks")
     out_dir.mkdir(parents=True, exist_ok=True)
     modes = a.precisions or [None]
+    if a.warmup_steps and names:  # untimed: the process's CUDA context and every mode's kernels load here
+        from grokking.experiments.grids import train_chunk
+
+        first = chunks[names[0]]
+        for mode in modes:
+            ch = _capped(
+                first if mode is None else dict(first, stack=dict(first["stack"], precision=mode)), a.warmup_steps
+            )
+            train_chunk(ch, _data(a.data_dir, ch["stack"]), out_dir / "warmup.npz", device=dev, progress=False)
+        info["warmup_steps"] = a.warmup_steps
     for mode in modes:
         rows, phases = _train_chunks(a, chunks, names, dev, torch, info, out_dir, mode)
         if a.precisions:
@@ -294,6 +304,9 @@ def main(argv=None):
     r.add_argument("--budget-s", type=float, default=None, help="start no new chunk after this many seconds")
     r.add_argument("--precisions", nargs="+", default=None, help="train the chunks once per precision, compare")
     r.add_argument("--steps", type=int, default=None, help="train every chunk for this many steps only (a quick try)")
+    r.add_argument(
+        "--warmup-steps", type=int, default=0, help="first train the first chunk this many steps in every mode, untimed"
+    )
     r.add_argument(
         "--deterministic",
         action="store_true",

@@ -61,6 +61,8 @@ def test_an_image_grid_is_planned_and_run(tmp_path):
         "3",
         "--check",
         "--deterministic",
+        "--warmup-steps",
+        "2",
         "--chunks-dir",
         tmp_path / "chunks",
     )
@@ -68,4 +70,5 @@ def test_an_image_grid_is_planned_and_run(tmp_path):
     assert got["chunks_done"] == 1 and got["cells_done"] == len(chunks[first]["cells"])
     assert [row["steps"] for row in got["chunks"]] == [3] and got["check"]["steps"] == 3
     assert got["deterministic"] is True
+    assert got["warmup_steps"] == 2 and (tmp_path / "chunks" / "warmup.npz").exists()  # untimed, not a chunk row
     assert got["check"]["max_rel_diff_weights"] == 0.0  # CPU against CPU
