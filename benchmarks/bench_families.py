@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from bench_step import _sync, loadavg, machine_info  # noqa: E402
+from bench_step import _sync, floor_ratios, gemm_peak, loadavg, machine_info  # noqa: E402
 from torch import nn  # noqa: E402
 
 from grokking.data import Universe  # noqa: E402
@@ -233,7 +233,7 @@ def make_shape(family: str, size: str, a):
     return DeepMLPShape(p, width, a.depth, activation="relu"), alpha
 
 
-def bench_family(family: str, size: str, stacks: list[int], a, dev) -> dict:
+def bench_family(family: str, size: str, stacks: list[int], a, dev, peak: dict) -> dict:
     shape, alpha = make_shape(family, size, a)
     split = Universe.build("add", shape.p).split(alpha)
     inputs = reference_inputs(family, split, dev)
@@ -295,6 +295,7 @@ def bench_family(family: str, size: str, stacks: list[int], a, dev) -> dict:
         times = runs[k]
         per_model = statistics.median(times) / a.steps / k
         rate = flops["engine_flop_per_step"] / per_model / 1e9
+        ratios = floor_ratios(flops["engine_flop_per_step"], per_model, ref_step, peak)
         entry["stacks"].append(
             {
                 "K": k,
@@ -303,11 +304,12 @@ def bench_family(family: str, size: str, stacks: list[int], a, dev) -> dict:
                 "seconds_per_model_step_min": min(times) / a.steps / k,
                 "speedup_vs_reference": ref_step / per_model,
                 "gflop_per_second": rate,
+                **ratios,
             }
         )
         print(
             f"  K={k:<3d} engine {per_model * 1e3:8.3f} ms per model-step ({rate:4.0f} GFLOP/s)   "
-            f"reference / engine = {ref_step / per_model:5.2f}x"
+            f"reference / engine = {ref_step / per_model:5.2f}x   engine / floor = {ratios['engine_over_floor']:.2f}"
         )
     return entry
 
@@ -361,6 +363,7 @@ def main(argv=None):
         "command": sys.argv,
         "machine": machine_info(dev, a.threads),
         "loadavg_before": loadavg(),
+        "gemm": gemm_peak(dev),  # the floor's rate, measured in this run
         "settings": {
             "steps": a.steps,
             "warmup_steps": a.warmup_steps,
@@ -378,7 +381,7 @@ def main(argv=None):
         "families": [],
     }
     for f in families:
-        report["families"].append(bench_family(f, sizes[f], stacks, a, dev))
+        report["families"].append(bench_family(f, sizes[f], stacks, a, dev, report["gemm"]))
     report["loadavg_after"] = loadavg()
     report["total_wall_seconds"] = time.perf_counter() - t0
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from bench_step import _sync, loadavg, machine_info, reference_model, train_reference  # noqa: E402
+from bench_step import _sync, floor_ratios, gemm_peak, loadavg, machine_info, reference_model, train_reference  # noqa: E402
 
 from grokking.data import Universe  # noqa: E402
 from grokking.engine import ModelSettings, StackSettings, resolve_device, train  # noqa: E402
@@ -118,6 +118,7 @@ def main(argv=None):
         "command": sys.argv,
         "machine": machine_info(dev, a.threads),
         "loadavg_before": loadavg(),
+        "gemm": gemm_peak(dev),  # the floor's rate, measured in this run
         "steps": a.steps,
         "repeats": a.repeats,
         "sizes": [],
@@ -156,6 +157,7 @@ def main(argv=None):
             times = runs[k]
             per_model = statistics.median(times) / a.steps / k
             rate = flops["engine_flop_per_step"] / per_model / 1e9
+            ratios = floor_ratios(flops["engine_flop_per_step"], per_model, ref_step, report["gemm"])
             entry["stacks"].append(
                 {
                     "K": k,
@@ -163,11 +165,13 @@ def main(argv=None):
                     "seconds_per_model_step": per_model,
                     "speedup_vs_reference": ref_step / per_model,
                     "gflop_per_second": rate,
+                    **ratios,
                 }
             )
             print(
                 f"  K={k:<3d} engine {per_model * 1e3:8.3f} ms per model-step ({rate:4.0f} GFLOP/s)   "
-                f"reference / engine = {ref_step / per_model:5.2f}x"
+                f"reference / engine = {ref_step / per_model:5.2f}x   "
+                f"engine / floor = {ratios['engine_over_floor']:.2f}"
             )
         report["sizes"].append(entry)
     report["loadavg_after"] = loadavg()

@@ -73,6 +73,34 @@ def _sync(dev: torch.device):
         torch.cuda.synchronize(dev)
 
 
+def gemm_peak(dev: torch.device, n: int = 2048, repeats: int = 5) -> dict:
+    """The device's fp32 matrix-product rate, measured in this process: the best of ``repeats`` products of two
+    n x n matrices (after one untimed). An engine's floor per model-step is its matrix-product FLOPs at this rate,
+    so that ratios to it compare machines (issue 38)."""
+    gen = torch.Generator(device=dev).manual_seed(0)
+    a, b = (torch.randn(n, n, generator=gen, device=dev) for _ in range(2))
+    out = torch.empty(n, n, device=dev)
+    torch.mm(a, b, out=out)
+    times = []
+    for _ in range(repeats):
+        _sync(dev)
+        t = time.perf_counter()
+        torch.mm(a, b, out=out)
+        _sync(dev)
+        times.append(time.perf_counter() - t)
+    return {"n": n, "seconds": times, "flop_per_second": 2.0 * n**3 / min(times)}
+
+
+def floor_ratios(flop_per_step: float, seconds_per_step: float, reference_seconds: float, peak: dict) -> dict:
+    """A model-step against the GEMM floor (its FLOPs at ``peak``) and against the reference's step."""
+    floor = flop_per_step / peak["flop_per_second"]
+    return {
+        "floor_seconds_per_model_step": floor,
+        "engine_over_floor": seconds_per_step / floor,
+        "engine_over_reference": seconds_per_step / reference_seconds,
+    }
+
+
 def reference_inputs(split, corruption, dev):
     """Concatenated one-hot inputs (n_train, 2p) and one-hot (partly corrupted) targets (n_train, p)."""
     p = split.p
@@ -179,6 +207,9 @@ def machine_info(dev: torch.device, threads: int) -> dict:
     if dev.type == "cuda":
         info["device_name"] = torch.cuda.get_device_name(dev)
     else:
+        from grokking.report.records import cpu_identity
+
+        info["cpu"] = cpu_identity()  # model, vendor, family, model number, vector extensions (avx2, fma, avx512f)
         try:
             for line in Path("/proc/cpuinfo").read_text().splitlines():
                 if line.startswith("model name"):
