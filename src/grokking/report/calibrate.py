@@ -42,7 +42,7 @@ def fit(rows: list[dict], real: dict) -> dict:
     params = np.array([w["models"] * parameter_count(w["stack"]) for w in work], dtype=float)
     rss = np.array([r["max_rss_mb"] for r in rows])
     slope = np.polyfit(params, rss, 1)[0] if np.ptp(params) > 0 else 0.0  # MB per parameter, least squares
-    per_param = max(0.0, float(slope) * 2**20)
+    per_param = round(max(0.0, float(slope) * 2**20), 1)
     base = float(np.max(rss - per_param * params / 2**20))
 
     outside = np.array([r["wall_s"] - r["train_s"] for r in rows])
@@ -59,13 +59,19 @@ def fit(rows: list[dict], real: dict) -> dict:
     estimate = dict(real["resources"]["estimate"])
     estimate.update(
         base_mb=math.ceil(base),
-        bytes_per_parameter=round(per_param, 1),
-        start_minutes=round(start / 60, 2),
-        cpu_gflops=float(f"{min(train_rates):.3g}"),
+        bytes_per_parameter=per_param,
+        start_minutes=math.ceil(start / 60 * 100) / 100,
+        cpu_gflops=_down(min(train_rates)),
     )
     if prune_rates:
-        estimate["cpu_prune_rate"] = float(f"{min(prune_rates):.3g}")
+        estimate["cpu_prune_rate"] = _down(min(prune_rates))
     return estimate
+
+
+def _down(rate: float) -> float:
+    """``rate`` rounded down to three significant digits (a rounded-up rate would under-ask)."""
+    scale = 10 ** (math.floor(math.log10(rate)) - 2)
+    return round(math.floor(rate / scale) * scale, 12)
 
 
 def shortfalls(rows: list[dict], real: dict, resources: dict) -> list[dict]:
