@@ -20,6 +20,7 @@ def evaluate(family, shape, params, buffers, x, y, loss, chunk=None, precision="
     or with dropout on: ``dropout`` (an :class:`EvalDropout`) masks each chunk of ``EvalDropout.ROWS``
     examples of ``split`` (``train`` or ``test``)."""
     K = next(iter(params.values())).shape[0]
+    params = getattr(family, "for_inference", dict)(params)  # what every chunk's forward derives, made once
     chunk = EvalDropout.ROWS if dropout else chunk or _eval_chunk_size(K, getattr(shape, "width", 512))
     per_model, preds = [], []
     B = x.shape[-2]

@@ -37,3 +37,5 @@ class ModelFamily(Protocol):
     #   manual_gradients(shape) -> bool
     #   loss_and_grads(shape, params, x, y, loss, dropout, need_loss) -> (per-model loss (K,) | None, grads)
     # Optional: cpu_sub_stack(shape) -> int, models per sub-stack on CPU (default: the whole stack).
+    # Optional: for_inference(params) -> dict, the parameters with what forward derives from them made once,
+    # for many eval-mode forward passes with the same weights (default: the parameters as they are).

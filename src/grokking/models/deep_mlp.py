@@ -46,6 +46,7 @@ import torch.nn.functional as F
 
 from .. import metrics
 from .mlp2_gather import hidden_preactivation
+from .mlp2_gather import with_input_tables as for_inference  # noqa: F401  (the optional hook of models/base.py)
 
 ACTIVATIONS = ("relu", "quadratic")
 NORMS = ("none", "batchnorm")

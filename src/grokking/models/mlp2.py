@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from .. import metrics
 from .mlp2_gather import hidden_preactivation, input_tables  # noqa: F401  (used by pruning, tests)
+from .mlp2_gather import with_input_tables as for_inference  # noqa: F401  (the optional hook of models/base.py)
 from .mlp2_grads import loss_and_grads  # noqa: F401  (part of the family interface)
 
 ACTIVATIONS = ("quadratic", "relu")

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import torch
 
+TABLES = "input_tables"  # params key of the tables in a dict from with_input_tables
+
 
 def input_tables(params: dict):
     """U and V as (K*p, N) row tables, so that the first layer is one row gather per operand."""
     U, V = params["U"], params["V"]
     K, N, p = U.shape
     return U.transpose(1, 2).reshape(K * p, N), V.transpose(1, 2).reshape(K * p, N)
+
+
+def with_input_tables(params: dict) -> dict:
+    """``params`` plus their tables, made once for many forward passes with the same weights (a log step's
+    evaluation in chunks, a pruning sweep in blocks): each pass would otherwise copy U and V again."""
+    return {**params, TABLES: input_tables(params)} if "U" in params else params
 
 
 def hidden_preactivation(params: dict, x: torch.Tensor, tables=None) -> torch.Tensor:
@@ -24,6 +32,7 @@ def hidden_preactivation(params: dict, x: torch.Tensor, tables=None) -> torch.Te
         m = m.expand(K, -1)
         n = n.expand(K, -1)
     offset = (torch.arange(K, device=m.device) * p).unsqueeze(1)
+    tables = tables if tables is not None else params.get(TABLES)
     flat_u, flat_v = tables if tables is not None else input_tables(params)
     h = flat_u.index_select(0, (m + offset).reshape(-1)) + flat_v.index_select(0, (n + offset).reshape(-1))
     return h.view(K, -1, N)
