@@ -34,6 +34,7 @@ from torch import nn  # noqa: E402
 
 from grokking.data import Universe  # noqa: E402
 from grokking.engine import ModelSettings, StackSettings, derive_seed, resolve_device, train  # noqa: E402
+from grokking.hostmemory import reuse_freed_memory  # noqa: E402
 from grokking.models import deep_mlp, transformer  # noqa: E402
 from grokking.models.deep_mlp import DeepMLPShape  # noqa: E402
 from grokking.models.transformer import TransformerShape  # noqa: E402
@@ -346,6 +347,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
+        reuse_freed_memory()  # as every compute job does (grokking.hostmemory)
     dev = resolve_device(a.device)
     stacks = [int(k) for k in (a.stacks or STACKS["cuda" if dev.type == "cuda" else "cpu"]).split(",")]
     defaults = PAPER_SIZES if a.paper else QUICK_SIZES

@@ -28,6 +28,7 @@ from bench_step import _sync, floor_ratios, gemm_peak, loadavg, machine_info, re
 
 from grokking.data import Universe  # noqa: E402
 from grokking.engine import ModelSettings, StackSettings, resolve_device, train  # noqa: E402
+from grokking.hostmemory import reuse_freed_memory  # noqa: E402
 from grokking.models.mlp2 import MLPShape  # noqa: E402
 from grokking.results import write_json  # noqa: E402
 
@@ -110,6 +111,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
+        reuse_freed_memory()  # as every compute job does (grokking.hostmemory)
     dev = resolve_device(a.device)
     stacks = [int(k) for k in a.stacks.split(",")]
     report = {

@@ -30,6 +30,7 @@ from grokking.data.images import ImageSet  # noqa: E402
 from grokking.engine import ModelSettings, StackSettings, resolve_device, train  # noqa: E402
 from grokking.experiments.gridplan import grid_cells  # noqa: E402
 from grokking.experiments.specs import training_examples  # noqa: E402
+from grokking.hostmemory import reuse_freed_memory  # noqa: E402
 from grokking.models.deep_mlp import DeepMLPShape  # noqa: E402
 from grokking.results import write_json  # noqa: E402
 
@@ -54,6 +55,7 @@ def main(argv=None):
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "out" / "bench_mnist_step.json"))
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+    reuse_freed_memory()  # as every compute job does (grokking.hostmemory)
     dev = resolve_device(a.device)
     rng = np.random.default_rng(0)
     images = ImageSet.build(

@@ -39,6 +39,7 @@ from torch import nn  # noqa: E402
 
 from grokking.data import Universe  # noqa: E402
 from grokking.engine import ModelSettings, StackSettings, derive_seed, log_schedule, resolve_device, train  # noqa: E402
+from grokking.hostmemory import reuse_freed_memory  # noqa: E402
 from grokking.models.mlp2 import MLPShape  # noqa: E402
 from grokking.models.mlp2 import init as init_model  # noqa: E402
 from grokking.results import write_json  # noqa: E402
@@ -252,6 +253,7 @@ def main(argv=None):
 
     threads = a.threads if a.threads > 0 else (os.cpu_count() or 1)
     torch.set_num_threads(threads)
+    reuse_freed_memory()  # as every compute job does (grokking.hostmemory)
     dev = resolve_device(a.device)
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", torch.cuda.current_device())

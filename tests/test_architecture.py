@@ -73,11 +73,13 @@ def test_the_import_graph_has_no_cycle():
 # only point down). A layer names modules and packages; a package places all its modules (a new module
 # of ``grokking.report`` is in the report's layer), and every module of the library must be placed.
 LAYERS = [
-    # foundations: file writing, the datasets, the metrics and losses, the numeric profile, the phases
+    # foundations: file writing, the datasets, the metrics and losses, the numeric profile, host allocation,
+    # the phases
     {
         "grokking._version",
         "grokking.atomic",
         "grokking.data",
+        "grokking.hostmemory",
         "grokking.losses",
         "grokking.metrics",
         "grokking.numerics",

@@ -144,3 +144,41 @@ def test_checkpointing_the_optimizer_copies_no_moments(tmp_path):
     )
     restored.load_state_dict(ckpt.load(0, {"models": K})["optimizer"])
     _equal({k: tuple(mv) for k, mv in opt.state.items()}, {k: tuple(mv) for k, mv in restored.state.items()})
+
+
+TRAIN_THREE_TIMES = """
+import resource, sys, torch
+if sys.argv[1] == "job":
+    from grokking.cli import _threads
+    _threads(1)  # what every compute job of `python -m grokking` does as it starts
+else:
+    torch.set_num_threads(1)
+from grokking.data import Universe
+from grokking.engine import ModelSettings, StackSettings, train
+from grokking.models.mlp2 import MLPShape
+split = Universe.build("add", 97).split(0.5)
+settings = StackSettings(shape=MLPShape(p=97, width=2000), steps=3, loss="mse", log_steps=(3,))
+models = [ModelSettings(corruption=0.1, weight_decay=1.0, lr=0.005, seed=s) for s in (1, 2)]
+for _ in range(3):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    train(split, settings, models, device="cpu", progress=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(os.uname().sysname != "Linux", reason="glibc's malloc: Linux only")
+def test_a_compute_job_trains_without_page_faults_once_its_memory_is_allocated():
+    """The same short training (2 models of width 2000 at p 97, 3 steps and an evaluation) three times in
+    one process: by default the third still page-faults on every large temporary (over 100,000 faults of
+    4 KiB pages); in a compute job (grokking.hostmemory) it reuses the memory the first two freed."""
+    import subprocess
+    import sys
+
+    def faults(mode):
+        res = subprocess.run([sys.executable, "-c", TRAIN_THREE_TIMES, mode], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr[-2000:]
+        return int(res.stdout.split()[-1])
+
+    default = faults("default")
+    assert default > 50_000  # the test sees the faults it is about
+    assert faults("job") < default // 10

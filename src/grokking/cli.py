@@ -11,12 +11,15 @@ import time
 
 
 def _threads(n):
-    """A compute job's intra-op thread count (0: torch's default) and deterministic mode (config
-    ``deterministic``, from the environment); says so where the numeric profile asked for cannot hold
-    here (``grokking.numerics``)."""
+    """A compute job's intra-op thread count (0: torch's default), deterministic mode (config
+    ``deterministic``, from the environment) and host allocations (``grokking.hostmemory``); says so where
+    the numeric profile asked for cannot hold here (``grokking.numerics``)."""
     import torch
 
+    from .hostmemory import reuse_freed_memory
     from .numerics import apply_deterministic, warn_if_unpinned
+
+    reuse_freed_memory()
 
     if n:
         torch.set_num_threads(int(n))
