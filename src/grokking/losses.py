@@ -18,13 +18,17 @@ def _unknown(loss):
     return ValueError(f"loss: {loss!r} is not one of {list(LOSSES)}")
 
 
-def per_example(logits: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
-    """Loss of each example: logits (..., C), labels (...) -> (...)."""
+def per_example(logits: torch.Tensor, y: torch.Tensor, loss: str, dim: int = -1, scratch=None) -> torch.Tensor:
+    """Loss of each example: logits with the classes along ``dim``, labels of the same shape less that axis.
+    ``scratch``, a tensor like ``logits``, holds the element-wise temporary instead of a new allocation."""
+    picked = logits.gather(dim, y.unsqueeze(dim)).squeeze(dim)
     if loss == "mse":
-        picked = logits.gather(-1, y.unsqueeze(-1)).squeeze(-1)
-        return (logits.pow(2).sum(-1) - 2 * picked + 1) / logits.shape[-1]
+        squares = torch.mul(logits, logits, out=scratch) if scratch is not None else logits.pow(2)
+        return (squares.sum(dim) - 2 * picked + 1) / logits.shape[dim]
     if loss == "ce":
-        return torch.logsumexp(logits, -1) - logits.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+        top = logits.amax(dim, keepdim=True)
+        shifted = torch.sub(logits, top, out=scratch) if scratch is not None else logits - top
+        return shifted.exp_().sum(dim).log_() + top.squeeze(dim) - picked
     raise _unknown(loss)
 
 
