@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from grokking import cli
 from grokking.config import load_preset, validate
 from grokking.data import Universe
 from grokking.experiments import studyplan
-from grokking.experiments.specs import ConfigError
+from grokking.experiments.specs import ConfigError, training_examples
 from grokking.experiments.studies import run_study, to_csv, write_study
 from grokking.layout import Layout
 from grokking.results import write_npz
@@ -103,6 +104,19 @@ def test_the_study_command_writes_the_preset_results(tiny, capsys):
     assert doc["study"] == "tiny" and doc["preset"] == "smoke"
     assert open(layout.study("tiny", ".csv")).read().count("\n") == len(doc["rows"]) + 1
     assert "study tiny: 16 rows from 8 models in 2 trainings" in capsys.readouterr().err
+
+
+def test_the_plan_counts_each_trainings_work_and_trains_nothing(tiny, capsys):
+    """`grokking study NAME --plan`: per training its models, steps and floating-point work (the 2-layer MLP's
+    3 B N p multiply-adds per step, x 2), and their sum; nothing is trained or written."""
+    config_json = json.dumps(studyplan.study_config(tiny, "tiny"))
+    cli.main(["study", "tiny", "--config-json", config_json, "--plan"])
+    out = capsys.readouterr().out.splitlines()
+    b = training_examples(studyplan.plan_study(tiny, "tiny")["stacks"][0]["spec"])
+    work = [2 * 3 * b * width * 23 * 12 * 4 for width in (8, 12)]  # 4 models (2 decays x 2 seeds) each
+    assert out[0] == f"study tiny: a CPU study; 2 trainings, 8 models, {sum(work):.3g} FLOP"
+    assert out[1:] == [f"  width {w}: 4 models x 12 steps, {f:.3g} FLOP" for w, f in zip((8, 12), work, strict=True)]
+    assert not Path(Layout.from_config(tiny).study("tiny")).exists()
 
 
 @pytest.mark.parametrize(

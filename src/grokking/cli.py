@@ -368,12 +368,15 @@ def cmd_study(a):
     from .experiments.studies import run_study, write_study
     from .layout import Layout
 
-    _threads(a.threads)
     try:
         config = _study_config(a)
         if a.name not in (config.get("studies") or {}):
             raise ConfigError(f"study {a.name!r} is not defined; defined studies: {studyplan.study_names(config)}")
         studyplan.check(config)
+        if a.plan:
+            print(studyplan.describe_plan(config, a.name))
+            return
+        _threads(a.threads)
         layout = Layout.of_results(f"{config['results_dir']}/{config['preset']}")
         doc = run_study(config, a.name, device=a.device, progress=not a.no_progress)
     except ConfigError as err:
@@ -579,6 +582,9 @@ def main(argv=None):
     st.add_argument("--device", default="auto")
     st.add_argument("--threads", type=int, default=0)
     st.add_argument("--no-progress", action="store_true")
+    st.add_argument(
+        "--plan", action="store_true", help="print its trainings and their floating-point work; train nothing"
+    )
     _timing_arg(st)
     st.set_defaults(func=cmd_study)
     dc = sub.add_parser("decisions", help="render (or check) the study tables of docs/decisions/")

@@ -126,6 +126,25 @@ def model_count(config: dict, name: str) -> int:
     return sum(len(s["members"]) for s in plan_study(config, name)["stacks"])
 
 
+def describe_plan(config: dict, name: str) -> str:
+    """What ``grokking study NAME --plan`` prints: the study's trainings, their models and steps, and their
+    floating-point work (``gridplan.multiply_adds`` x 2), the sum of which says whether it fits a CPU."""
+    from .gridplan import multiply_adds
+
+    plan = plan_study(config, name)
+    lines, total = [], 0.0
+    for stack in plan["stacks"]:
+        flop = 2 * multiply_adds(stack["spec"], len(stack["members"]))
+        total += flop
+        point = ", ".join(f"{k} {v}" for k, v in stack["point"].items()) or "(one training)"
+        lines.append(f"  {point}: {len(stack['members'])} models x {stack['spec']['steps']} steps, {flop:.3g} FLOP")
+    where = "needs a GPU (left out of `snakemake studies`)" if plan["needs_gpu"] else "a CPU study"
+    head = (
+        f"study {name}: {where}; {len(plan['stacks'])} trainings, {model_count(config, name)} models, {total:.3g} FLOP"
+    )
+    return "\n".join([head, *lines])
+
+
 def study_errors(config: dict) -> list[str]:
     """What is wrong with the config's studies beyond the schema, each message naming its key."""
     errs = []
