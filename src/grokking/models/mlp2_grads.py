@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import logit_grad_
-from .mlp2_gather import hidden_preactivation, input_tables
+from .mlp2_gather import hidden_preactivation, with_input_tables
 
 BLOCK_ELEMENTS = 2**21  # rows per block so that a (K, rows, N) activation stays cache-sized (~8 MB)
 # Block size of the shared-input path on CPU (one row is K*N floats): 4 MiB per activation buffer, the
@@ -47,14 +47,14 @@ def loss_and_grads(shape, params: dict, x, y, loss: str, dropout=None, need_loss
     if x.dim() == 2:
         return _shared_loss_and_grads(shape, params, x, y, loss, mask, need_loss)
     rows = max(256, BLOCK_ELEMENTS // (K * N))
-    tables = input_tables(params)
+    params = with_input_tables(params)
     if K == 1 or rows >= B:
-        return _loss_and_grads_block(shape, params, tables, x, y, loss, mask, need_loss, B)
+        return _loss_and_grads_block(shape, params, x, y, loss, mask, need_loss, B)
     value, grads = None, None
     for s in range(0, B, rows):
         sl = slice(s, min(B, s + rows))
         v, g = _loss_and_grads_block(
-            shape, params, tables, x[:, sl], y[:, sl], loss, None if mask is None else mask[:, sl], need_loss, B
+            shape, params, x[:, sl], y[:, sl], loss, None if mask is None else mask[:, sl], need_loss, B
         )
         if grads is None:
             value, grads = v, g
@@ -140,11 +140,11 @@ def _shared_loss_and_grads(shape, params, x, y, loss, mask, need_loss):
     return value, {"U": g_uv[..., :p].contiguous(), "V": g_uv[..., p:].contiguous(), "W": g_w}
 
 
-def _loss_and_grads_block(shape, params, tables, x, y, loss, mask, need_loss, B):
+def _loss_and_grads_block(shape, params, x, y, loss, mask, need_loss, B):
     """Loss and gradients of the examples of one block (x: (K, b, 2)), normalized by the full batch size B."""
     U, W = params["U"], params["W"]
     K, N, p = U.shape
-    h = hidden_preactivation(params, x, tables)
+    h = hidden_preactivation(params, x)
     if mask is not None:
         h.mul_(mask)
     a = h * h if shape.activation == "quadratic" else torch.relu(h)
