@@ -19,6 +19,7 @@ PACKAGE = "grokking"
 SRC = Path(__file__).resolve().parents[1]  # where the package is: src/ of a checkout, or site-packages
 
 
+@cache
 def _module_file(module: str) -> Path | None:
     base = SRC.joinpath(*module.split("."))
     if base.with_suffix(".py").exists():
@@ -33,11 +34,17 @@ def _parents(module: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def _imports_in(source: str, module: str, is_package: bool) -> set[str]:
-    """Absolute names of the ``grokking`` modules that ``source`` (of ``module``) imports."""
+@cache
+def _tree(module: str) -> ast.Module:
+    """The parsed source of ``module`` (each file is parsed once per process)."""
+    return ast.parse(_module_file(module).read_text())
+
+
+def _imports_in(tree: ast.AST, module: str, is_package: bool) -> set[str]:
+    """Absolute names of the ``grokking`` modules that the code ``tree`` (of ``module``) imports."""
     found = set()
     package = module if is_package else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -55,6 +62,12 @@ def _imports_in(source: str, module: str, is_package: bool) -> set[str]:
 
 
 @cache
+def _module_imports(module: str) -> tuple[str, ...]:
+    """The ``grokking`` modules that ``module``'s own source imports."""
+    return tuple(sorted(_imports_in(_tree(module), module, _module_file(module).name == "__init__.py")))
+
+
+@cache
 def closure(module: str) -> tuple[str, ...]:
     """Every ``grokking`` module that importing and running ``module`` may execute, sorted."""
     seen, todo = set(), [module]
@@ -63,9 +76,7 @@ def closure(module: str) -> tuple[str, ...]:
         if mod in seen:
             continue
         seen.add(mod)
-        path = _module_file(mod)
-        todo += _parents(mod)
-        todo += sorted(_imports_in(path.read_text(), mod, path.name == "__init__.py"))
+        todo += _parents(mod) + list(_module_imports(mod))
     return tuple(sorted(seen))
 
 
@@ -74,32 +85,32 @@ def notebook_modules(path) -> set[str]:
     cells = json.loads(Path(path).read_text())["cells"]
     source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
-    return _imports_in("\n".join(lines), PACKAGE, True)
+    return _imports_in(ast.parse("\n".join(lines)), PACKAGE, True)
 
 
 ENTRY_POINTS = ("grokking.__main__", "grokking.cli")  # what ``python -m grokking <command>`` runs first
 
 
-def command_modules(command: str) -> set[str]:
+@cache
+def command_modules(command: str) -> frozenset[str]:
     """The ``grokking`` modules that ``python -m grokking <command>`` imports: those of the function
     ``cmd_<command>`` in ``cli.py`` (each command imports what it needs inside its function)."""
     name = "cmd_" + command.replace("-", "_")
-    tree = ast.parse(_module_file("grokking.cli").read_text())
-    for node in tree.body:
+    for node in _tree("grokking.cli").body:
         if isinstance(node, ast.FunctionDef) and node.name == name:
-            return _imports_in(ast.unparse(node), "grokking.cli", False)
+            return frozenset(_imports_in(node, "grokking.cli", False))
     raise ValueError(f"grokking.cli has no command function {name}")
 
 
-def data_files(module: str) -> list[Path]:
+@cache
+def data_files(module: str) -> tuple[Path, ...]:
     """The package data that ``module`` declares it reads as its own input: the file names of a top-level
     ``PACKAGE_DATA = ("claims.yaml", ...)``, relative to the package (a module that reads a file only to
     check a name, as ``config`` reads the claim ids, does not declare it)."""
-    path = _module_file(module)
-    for node in ast.parse(path.read_text()).body:
+    for node in _tree(module).body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PACKAGE_DATA" for t in node.targets):
-            return [SRC / PACKAGE / name for name in ast.literal_eval(node.value)]
-    return []
+            return tuple(SRC / PACKAGE / name for name in ast.literal_eval(node.value))
+    return ()
 
 
 def code_files(*modules: str, command=None, notebook=None, root=None) -> list[str]:

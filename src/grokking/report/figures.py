@@ -14,6 +14,7 @@ in the working directory, where Snakemake runs), never from where the package is
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -59,16 +60,26 @@ def fill(text: str, config: dict) -> str:
     return PLACEHOLDER.sub(value, text)
 
 
+@cache
+def _caption_texts(path: str) -> dict:
+    """Figure id -> caption text as written (placeholders unfilled); the file is read once per process."""
+    with open(path) as fh:
+        return {k: " ".join(str(v).split()) for k, v in (yaml.safe_load(fh) or {}).items()}
+
+
+def caption(config: dict, fig: str, workflow=WORKFLOW) -> str:
+    """The figure's caption (plain text) from the captions file of the ``workflow`` directory, its
+    placeholders filled with ``config``'s settings when the figure is enabled."""
+    text = _caption_texts(str(Path(workflow) / "report" / "captions.yaml")).get(fig, "")
+    note = rehearsal_note(config)
+    return (f"{note}. " if note else "") + (fill(text, config) if fig in enabled_figures(config) else text)
+
+
 def captions(workflow=WORKFLOW, config: dict | None = None) -> dict:
     """Figure id -> caption (plain text), from the captions file of the ``workflow`` directory; with a
-    ``config``, the placeholders of the enabled figures' captions are filled with its settings."""
-    with open(Path(workflow) / "report" / "captions.yaml") as fh:
-        texts = {k: " ".join(str(v).split()) for k, v in (yaml.safe_load(fh) or {}).items()}
-    if config is None:
-        return texts
-    enabled = set(enabled_figures(config))
-    note = rehearsal_note(config)
-    return {k: (f"{note}. " if note else "") + (fill(v, config) if k in enabled else v) for k, v in texts.items()}
+    ``config``, as :func:`caption` gives them."""
+    texts = _caption_texts(str(Path(workflow) / "report" / "captions.yaml"))
+    return {k: caption(config, k, workflow) for k in texts} if config is not None else dict(texts)
 
 
 def rst(text: str) -> str:
@@ -111,7 +122,7 @@ def notebook_parameters(config: dict, fig: str, layout, workflow=WORKFLOW) -> di
         "preset": config["preset"],
         "figure_id": fig,
         "out_stem": layout.figure_stem(fig, entry["slug"]),
-        "caption": captions(workflow, config).get(fig, ""),
+        "caption": caption(config, fig, workflow),
         "runs": {panel: layout.run_dir(r) for panel, r in runs.items()},
         "grids": {panel: layout.grid(g) for panel, g in figure_grids(config, fig).items()},
         "data": {panel: layout.dataset_of(resolve_run(config, r)) for panel, r in runs.items()},
