@@ -103,12 +103,14 @@ browser:
 		exit 1; \
 	fi
 
+# Each test once: those marked `checkout` (they need the workflow, docs/, ...) here, every other one from the
+# installed wheel (`pytest tests` runs them all in the checkout)
 test: $(VENV)/.installed $(ACTIONLINT) browser
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -m checkout tests
 	$(MAKE) --no-print-directory test-wheel
 
-# The library's tests from an installed wheel, in a temporary directory that is not a checkout (which tests,
-# and why the others are left out: tests/wheel/run.sh)
+# The library's tests from an installed wheel, in a temporary directory that is not a checkout
+# (tests/wheel/run.sh)
 test-wheel: $(VENV)/.installed
 	PY=$(PY) tests/wheel/run.sh
 

@@ -76,6 +76,14 @@ def _torch_threads():
     torch.set_num_threads(before)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "checkout: needs the repository checkout (workflow/, docs/, benchmarks/, .github/, Snakemake builds); make "
+        "test runs these in the checkout and every other test from the installed wheel (tests/wheel/run.sh)",
+    )
+
+
 def pytest_terminal_summary(terminalreporter):
     """The CPU the suite ran on, and how the weights-hash test (tests/test_numerics.py) fared there: the
     record of which CPUs the portable profile has given the stored bits on (CI's included)."""

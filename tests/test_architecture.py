@@ -207,8 +207,8 @@ def test_the_claims_file_is_a_code_input_of_the_claims_jobs_only():
         assert claims_file not in code_files(command=command), command
 
 
+@pytest.mark.checkout  # the workflow's notebooks
 def test_a_notebooks_code_inputs_are_its_imports(repo_root):
-    """Needs the workflow's notebooks (not run from an installed wheel: tests/wheel/run.sh)."""
     from grokking.codedeps import code_files
 
     nb = code_files(notebook=repo_root / "workflow" / "notebooks" / "phase_diagrams.ipynb")

@@ -22,6 +22,8 @@ import yaml
 from grokking.config import load_preset
 from grokking.layout import Layout
 
+pytestmark = pytest.mark.checkout  # needs the checkout: left out of make test-wheel
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 CI = WORKFLOWS / "ci.yml"

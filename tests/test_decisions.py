@@ -21,6 +21,8 @@ from grokking.config import load_preset
 from grokking.experiments import decisions
 from grokking.experiments.studytable import render_study
 
+pytestmark = pytest.mark.checkout  # needs the checkout: left out of make test-wheel
+
 DOC = {
     "study": "tiny",
     "preset": "smoke",

@@ -31,6 +31,8 @@ from grokking.phases import PHASES
 from grokking.report import explorer_data, explorer_size
 from grokking.report.claims import CLAIMS
 
+pytestmark = pytest.mark.checkout  # needs the checkout: left out of make test-wheel
+
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL = (
     "install Debian's chromium and chromium-driver (as root: apt-get update && apt-get install -y chromium "

@@ -25,6 +25,8 @@ from grokking.layout import Layout
 from grokking.phases import PHASES
 from grokking.report import figures as catalog
 
+pytestmark = pytest.mark.checkout  # needs the checkout: left out of make test-wheel
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "workflow" / "notebooks"
 TRAINING_CURVE_FIGURES = ("fig01", "fig19", "fig20", "fig21", "fig22")

@@ -21,6 +21,8 @@ from grokking.gpucheck import audit, killresume, runner, smoke, syncaudit
 from grokking.gpucheck.speed import largest_stacks
 from grokking.results import write_npz
 
+pytestmark = pytest.mark.checkout  # the check reads the preset from a checkout of the project (--repo)
+
 
 def gpu_check(*args) -> int:
     with pytest.raises(SystemExit) as exit_:

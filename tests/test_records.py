@@ -13,6 +13,8 @@ import pytest
 from grokking.cli import main
 from grokking.report import records
 
+pytestmark = pytest.mark.checkout  # needs the checkout: left out of make test-wheel
+
 DOCS = ("README.md", "benchmarks/README.md")
 
 

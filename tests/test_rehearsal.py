@@ -20,6 +20,8 @@ from grokking.report.tables import render
 from grokking.report.verdicts import summary_text
 from grokking.runspec import cell_spec, rehearsal_note, resolve_run, width_spec
 
+pytestmark = pytest.mark.checkout  # needs the checkout: left out of make test-wheel
+
 
 @pytest.fixture(scope="module")
 def presets(repo_root):
