@@ -121,6 +121,11 @@ def test_mnist_grids_resolve_to_the_mnist_mlp_and_the_quick_preset_to_the_digits
             "config key 'claims.known_failures.coexistense': unknown claim; accepted ids: [",
         ),
         ({"claims": {"known_failures": {"coexistence": ""}}}, "config key 'claims.known_failures.coexistence'"),
+        (
+            {"robustness": {"claims": ["coexistence", "coexistense"]}},
+            "config key 'robustness.claims' ('coexistense'): unknown claim; accepted ids: [",
+        ),
+        ({"robustness": {"claims": ["coexistence", "coexistence"]}}, "config key 'robustness.claims': "),
         ({"figures": {"fig06": {"pruning": "yes"}}}, "config key 'figures.fig06.pruning'"),
         (
             {"width_sweep": {"retention": {"metric": "corrupted_acc"}}},

@@ -162,12 +162,14 @@ def _semantic_errors(config: dict) -> list[str]:
     from .data.modular import noise_count  # numpy only
 
     errs = []
-    named = {key: (config.get("claims") or {}).get(key) or {} for key in ("thresholds", "known_failures")}
+    named = {f"claims.{key}": (config.get("claims") or {}).get(key) or {} for key in ("thresholds", "known_failures")}
+    named["robustness.claims"] = (config.get("robustness") or {}).get("claims") or []
     known = claim_ids() if any(named.values()) else []
     for key, ids in named.items():
         for cid in ids:
-            if cid not in known:
-                errs.append(f"config key 'claims.{key}.{cid}': unknown claim; accepted ids: {known}")
+            if cid not in known:  # a mapping's key is the claim's id; a list names the claim as a value
+                where = f"'{key}.{cid}'" if isinstance(ids, dict) else f"'{key}' ({cid!r})"
+                errs.append(f"config key {where}: unknown claim; accepted ids: {known}")
     runs = config.get("runs", {})
     for name in runs:
         spec = resolve_run(config, name)

@@ -117,9 +117,9 @@ rule claims:
 
 
 rule claim_values:
-    """The robustness study, one seed: every active claim's value on the build ('') or on a replicate."""
+    """The robustness study, one seed: the studied claims' values on the build ('') or on a replicate."""
     input:
-        results=lambda w: claim_inputs(w, w.replicate),
+        results=lambda w: claim_inputs(w, w.replicate, studied_claims()),
         code=code("claim-values"),
     output:
         L.claim_values("{replicate}"),
@@ -130,7 +130,7 @@ rule claim_values:
     params:
         python=PYTHON,
         results=lambda w, output: os.path.dirname(os.path.dirname(output[0])),  # results/<preset>/robustness/
-        active=lambda w: ",".join(c.id for c in active_claims()),
+        active=lambda w: ",".join(c.id for c in studied_claims()),
         thresholds=json.dumps(config.get("claims", {}).get("thresholds", {}), sort_keys=True),
         shift=lambda w: SUFFIXES[w.replicate] * config["robustness"]["seed_stride"],
     shell:

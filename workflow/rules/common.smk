@@ -252,9 +252,16 @@ def active_claims():
     ]
 
 
-def claim_inputs(w, replicate=""):
-    """The results the active claims read: the build's, or a robustness replicate's (its name suffix)."""
-    claims = active_claims()
+def studied_claims():
+    """The claims of the robustness study: config `robustness.claims` among the active ones (default: all)."""
+    chosen = config["robustness"].get("claims")
+    return [c for c in active_claims() if chosen is None or c.id in chosen]
+
+
+def claim_inputs(w, replicate="", claims=None):
+    """The results that ``claims`` (default: the active ones) read: the build's, or a robustness replicate's
+    (its name suffix)."""
+    claims = active_claims() if claims is None else claims
     runs = sorted({r + replicate for c in claims for r in c.runs})
     inputs = [f for r in runs for f in L.run_files(r)]
     inputs += sorted({L.dataset_of(run_spec(r)) for r in runs})

@@ -34,11 +34,14 @@ def _summary_line(rows: list[dict], skipped=()) -> str:
     n_known = sum(r["verdict"] != verdicts.PASS and "known_failure" in r for r in rows)
     if n_known:
         line += f" {n_known} of those that do not pass are known in this preset (the reason is in the row)."
-    if not any(r.get("seeds") for r in rows):
+    studied = sum(bool(r.get("seeds")) for r in rows)
+    if not studied:
         line += (
             " Noise not measured: the robustness study (`snakemake robustness`, README) retrains the claims' "
             "runs and grids with other seeds and gives each claim its noise and seed count."
         )
+    elif studied < len(rows):
+        line += f" Noise measured for {studied} of the {len(rows)} claims (config `robustness.claims`)."
     if skipped:
         line += f" Not built in this preset: {', '.join(skipped)}."
     return line
