@@ -7,7 +7,7 @@
 #    a .pth file naming that environment's site-packages. Not --system-site-packages: that would be the base
 #    interpreter's packages, not the environment's; and a .pth file's directory is added without its own .pth
 #    files, so the checkout's editable install (src/ on the path) stays out.
-# 3. Run every test that is not marked `checkout` (pyproject.toml: tests that read the workflow, docs/,
+# 3. Run every test that is not marked `checkout` (tests/conftest.py: tests that read the workflow, docs/,
 #    benchmarks/, .github/ or build with Snakemake) from a temporary directory that holds tests/ and config/
 #    and nothing else of the checkout (no src/, workflow/, Snakefile, docs/ or .git). `make test` runs the
 #    `checkout` tests in the checkout, so each test runs once.
