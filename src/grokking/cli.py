@@ -333,6 +333,19 @@ def cmd_cost_plan(a):
     print(costplan.headline(rows, cores), file=sys.stderr)
 
 
+def cmd_notebook(a):
+    """Execute a figure notebook (the ``figure`` rule); a failing cell exits 1 with papermill's message."""
+    import yaml
+    from papermill.exceptions import PapermillExecutionError
+
+    from .report.execute import execute_notebook
+
+    try:
+        execute_notebook(a.notebook, a.output, yaml.safe_load(a.parameters) or {}, a.cwd)
+    except PapermillExecutionError as err:
+        sys.exit(f"error: {a.notebook}: {err}")
+
+
 def cmd_figure_index(a):
     import yaml
 
@@ -628,6 +641,12 @@ def main(argv=None):
     cp.add_argument("--rehearses", default="paper", help="the preset the rehearsal stands for")
     cp.add_argument("--note", default="")
     cp.set_defaults(func=cmd_cost_plan)
+    nb = sub.add_parser("notebook", help="execute a figure notebook with papermill (its kernel on private sockets)")
+    nb.add_argument("notebook")
+    nb.add_argument("output", help="the executed copy")
+    nb.add_argument("--parameters", default="{}", help="the notebook's parameters, as YAML")
+    nb.add_argument("--cwd", default=".", help="the folder the notebook runs in")
+    nb.set_defaults(func=cmd_notebook)
     fi = sub.add_parser("figure-index", help="print README.md's figure index (Markdown) generated from the config")
     fi.add_argument("--config", default=None, help="workflow config (default: the repository's config/config.yaml)")
     fi.set_defaults(func=cmd_figure_index)

@@ -1,5 +1,7 @@
 rule figure:
-    """Execute a figure notebook with papermill; the notebook only loads results and plots."""
+    """Execute a figure notebook with papermill (``python -m grokking notebook``: its kernel on private
+    sockets, so that figures built side by side cannot collide); the notebook only loads results and plots.
+    Its code inputs are the notebook's imports: how it is executed does not change the figure."""
     input:
         notebook=figure_notebook,
         results=figure_inputs,
@@ -27,5 +29,5 @@ rule figure:
         yaml=figure_parameters,
         caption=lambda w: figure_catalog.rst(CAPTIONS.get(w.fig, "")),
     shell:
-        "MPLBACKEND=Agg {params.python} -m papermill {input.notebook:q} {output.notebook:q} -k python3 "
-        "--cwd {params.root:q} -y {params.yaml:q} > {log} 2>&1"
+        "MPLBACKEND=Agg {params.python} -m grokking notebook {input.notebook:q} {output.notebook:q} "
+        "--cwd {params.root:q} --parameters {params.yaml:q} > {log} 2>&1"
