@@ -916,3 +916,40 @@ def test_spearman_averages_ties_and_is_nan_for_a_constant_series():
     assert spearman([1, 2, 3], [9, 5, 3]) == pytest.approx(-1.0)
     assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486832980505138)
     assert math.isnan(spearman([1, 1], [1, 2]))
+
+
+def test_claims_check_against_another_build_names_each_value_that_differs(tmp_path, capsys):
+    """A rebuild is compared with an earlier build's claims.json or build record: identical values pass, a
+    changed value or a claim that only one has exits 1 naming it and both values."""
+    from grokking import cli
+    from grokking.report.records import build_record
+
+    rows = [
+        {"id": "coexistence", "figure": "Fig 1", "value": 0.93, "verdict": "PASS"},
+        {"id": "width_generalizes", "figure": "Fig 32", "value": "Coexistence", "verdict": "PASS"},
+        {"id": "prune_low_ipr", "figure": "Fig 6", "value": float("nan"), "verdict": "FAIL", "op": ">=",
+         "threshold": 0.5, "error": "not measurable"},
+    ]  # fmt: skip
+    ours = tmp_path / "claims.json"
+    ours.write_text(json.dumps({"preset": "quick", "claims": rows}))
+    record = build_record(tmp_path, "quick", 0.0, 60.0, True, 2, "portable", "make figures")
+    assert record["claims"]["coexistence"] == 0.93 and record["claims"]["width_generalizes"] == "Coexistence"
+    (tmp_path / "record.json").write_text(json.dumps(record))
+    check = ["claims-check", "--json", str(ours)]
+    cli.main(check + ["--against", str(tmp_path / "record.json")])
+    assert "all 3 values identical" in capsys.readouterr().out  # NaN equals NaN here: both not measurable
+
+    other = tmp_path / "other.json"
+    changed = [dict(rows[0], value=math.nextafter(0.93, 1.0)), rows[1]]  # the last bit moved
+    other.write_text(json.dumps({"preset": "quick", "claims": changed}))
+    with pytest.raises(SystemExit) as err:
+        cli.main(check + ["--against", str(other)])
+    text = str(err.value)
+    assert text.startswith(f"claims: 2 of 3 values differ from {other}")
+    assert f"coexistence: 0.93 here, {math.nextafter(0.93, 1.0)!r} in the other" in text
+    assert "prune_low_ipr: nan here, not in the other" in text and "width_generalizes" not in text
+
+    empty = tmp_path / "old_record.json"
+    empty.write_text(json.dumps(dict(record, claims={})))
+    with pytest.raises(SystemExit, match="holds no claim values"):
+        cli.main(check + ["--against", str(empty)])

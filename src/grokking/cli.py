@@ -224,8 +224,9 @@ def cmd_explorer(a):
 
 
 def cmd_claims_check(a):
-    """The claims summary of a finished report; under ``--strict`` exit 1 when a claim's verdict is FAIL
-    (known failures excepted), else write ``--out``."""
+    """The claims summary of a finished report; with ``--against``, exit 1 when a claim's value differs from
+    another build's; under ``--strict`` exit 1 when a claim's verdict is FAIL (known failures excepted), else
+    write ``--out``."""
     from pathlib import Path
 
     from .report.claims import unexpected_failures
@@ -235,6 +236,8 @@ def cmd_claims_check(a):
     doc = json.loads(Path(a.json).read_text())
     text = summary_text(doc, a.report)
     print(text)
+    if a.against:
+        _compare_claims(doc, a.against)
     failed = unexpected_failures(doc["claims"])
     if a.strict and failed:
         sys.exit(
@@ -243,6 +246,22 @@ def cmd_claims_check(a):
         )
     if a.out:
         write_bytes(Path(a.out), (text + "\n").encode())
+
+
+def _compare_claims(doc: dict, other: str):
+    """Exit 1 naming every claim whose value differs from ``other``'s (a claims.json or a build record)."""
+    from pathlib import Path
+
+    from .report.verdicts import claim_values, compare_values
+
+    theirs = claim_values(json.loads(Path(other).read_text()))
+    if not theirs:
+        sys.exit(f"claims: {other} holds no claim values to compare with")
+    ours = claim_values(doc)
+    differ = compare_values(ours, theirs)
+    if differ:
+        sys.exit(f"claims: {len(differ)} of {len(ours)} values differ from {other}:\n  " + "\n  ".join(differ))
+    print(f"claims: all {len(ours)} values identical to {other}'s")
 
 
 def cmd_claim_values(a):
@@ -573,6 +592,9 @@ def main(argv=None):
     cc.add_argument("--report", default="", help="where the full report is, for the message")
     cc.add_argument("--strict", action="store_true", help="exit 1 when a claim fails (known failures excepted)")
     cc.add_argument("--out", default=None, help="write the summary here when the check passes")
+    cc.add_argument(
+        "--against", default=None, help="another build's claims.json or build record: exit 1 if a value differs"
+    )
     cc.set_defaults(func=cmd_claims_check)
     cv = sub.add_parser("claim-values", help="robustness study: every claim's value on one seed's results")
     cv.add_argument("--results", required=True, help="results/<preset> directory")

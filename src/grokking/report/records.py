@@ -2,9 +2,10 @@
 
 ``make figures`` ends by writing ``results/<preset>/build_record.json`` (:func:`build_record`): the wall
 time of that invocation, whether it started from no results (a clean build), the jobs it ran with their
-summed job time (from the rules' ``benchmark:`` files written during it), the CPU, the numeric profile and
-the code version. ``make record-build`` copies it into ``benchmarks/records/`` (committed): the build-time
-history lives there, one file per measured build, never in the docs. The README shows one line, the
+summed job time (from the rules' ``benchmark:`` files written during it), the CPU, the numeric profile, the
+code version and every claim's value (``claims-check --against`` compares another build with it). ``make
+record-build`` copies it into ``benchmarks/records/`` (committed): the build-time history lives there, one
+file per measured build, never in the docs. The README shows one line, the
 latest clean build of each preset, as a generated block (:func:`render_readme`) that a test keeps equal to
 what the records give.
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from .. import numerics
 from ..atomic import write_bytes
 from ..results import code_version
+from .verdicts import claim_values
 
 BEGIN, END = "<!-- generated:build-time (make record-build; python -m grokking records) -->", "<!-- /generated -->"
 RECORD_BEGIN = "<!-- generated:record {name} -->"
@@ -85,6 +87,7 @@ def build_record(
 ) -> dict:
     """The record of one `make figures` invocation (see the module's docstring)."""
     rules = job_times(Path(results_root) / "benchmarks", start, end)
+    claims = Path(results_root) / "claims.json"
     return {
         "kind": "build",
         "preset": preset,
@@ -99,6 +102,8 @@ def build_record(
         "numerics": profile,
         "cpu": cpu_identity(),
         "code_version": code_version(),
+        # every claim's value, so that a later build can be compared with this one (claims-check --against)
+        "claims": claim_values(json.loads(claims.read_text())) if claims.exists() else {},
     }
 
 

@@ -148,3 +148,29 @@ def summary_text(doc: dict, report: str = "") -> str:
             line += f" [{r['error']}]"
         lines.append(line)
     return "\n".join(lines)
+
+
+def claim_values(doc: dict) -> dict:
+    """Claim id -> value, from a claims report (``claims.json``) or a build record (its ``claims``)."""
+    if "claims" not in doc:
+        raise ValueError("neither a claims report nor a build record with claim values (no 'claims' key)")
+    claims = doc["claims"]
+    return claims if isinstance(claims, dict) else {r["id"]: r["value"] for r in claims}
+
+
+def compare_values(ours: dict, theirs: dict) -> list[str]:
+    """The claims whose values differ between two builds (exact equality: the same config on the same numeric
+    profile gives the same bits), one line each; a claim that only one of them has is named too."""
+    lines = []
+    for cid in sorted(set(ours) | set(theirs)):
+        if cid not in theirs:
+            lines.append(f"{cid}: {_value(ours[cid])} here, not in the other")
+        elif cid not in ours:
+            lines.append(f"{cid}: not here, {_value(theirs[cid])} in the other")
+        elif ours[cid] != theirs[cid] and not (_is_nan(ours[cid]) and _is_nan(theirs[cid])):
+            lines.append(f"{cid}: {ours[cid]!r} here, {theirs[cid]!r} in the other")
+    return lines
+
+
+def _is_nan(x) -> bool:
+    return isinstance(x, float) and math.isnan(x)
